@@ -66,5 +66,7 @@ export interface Checkpoint {
   /** tokenizer_config.json text or an equivalent built from GGUF metadata; null when absent. */
   tokenizerConfigJson: string | null;
   chatTemplate: string | null;
+  /** Every GGUF metadata key and value (tokenizer.ggml.* included) when the source is a GGUF file. */
+  ggufMetadata?: Record<string, unknown>;
   close(): Promise<void>;
 }

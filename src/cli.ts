@@ -1,0 +1,309 @@
+#!/usr/bin/env node
+// The `dllm` command: `generate` streams a continuation (optionally redrawing the canvas as it is
+// refined), `logits` prints the raw logits of a token sequence as JSON for comparison with a reference.
+import { parseArgs } from 'node:util';
+import { ConfigError } from './errors.js';
+import { loadModel } from './index.js';
+import type { GenerateOptions, Model, StepEvent, TokenizerLike } from './model.js';
+import type { AttentionKind } from './models/types.js';
+
+const MAIN_HELP = `Usage: dllm <command> [flags]
+
+Runs diffusion language models on the CPU through WebAssembly.
+
+Commands:
+  generate   generate text from a prompt
+  logits     print the raw logits of a token sequence as JSON
+
+Run \`dllm <command> --help\` for the flags of a command.
+Set DLLM_DEBUG=1 to print stack traces on errors.`;
+
+const GENERATE_HELP = `Usage: dllm generate --prompt TEXT [flags]
+
+Streams the generated text to stdout as it becomes final and ends with one summary line on stderr.
+
+Flags:
+  --model PATH             GGUF file or Hugging Face folder (default: the embedded model)
+  --prompt TEXT            prompt text (required)
+  --chat                   wrap the prompt as a user message in the model's chat template
+  --max-tokens N           tokens to generate, at most (default: 128)
+  --block N                block length in tokens (default: the model's block size, else 32)
+  --steps N                refinement steps over the whole generation, spread over the blocks
+                           (default: none, the threshold decides)
+  --steps-per-block N      refinement steps per block; excludes --steps (default: none)
+  --threshold X            commit every position with confidence >= X, in (0, 1]
+                           (default: 0.9 without --steps or --steps-per-block, else none)
+  --temperature X          sampling temperature; 0 is greedy (default: 0)
+  --top-k N                sample among the N most likely tokens; 0 disables (default: 0)
+  --top-p X                sample within the top-p nucleus, in (0, 1]; 1 disables (default: 1)
+  --seed N                 sampler seed, an integer (default: random)
+  --threads N              threads per forward (default: available cores, at most 8)
+  --show-canvas            redraw the canvas after every forward, masks shown as ░
+                           (one line per forward when stdout is not a terminal)
+  -h, --help               print this help`;
+
+const LOGITS_HELP = `Usage: dllm logits --tokens ID,ID,... [flags]
+
+Prints {"logits": [[...], ...]} on stdout: one row per position, the full vocabulary, raw LM-head
+output before any logit shift. Values are float32 and print with enough digits to read back exactly.
+
+Flags:
+  --model PATH             GGUF file or Hugging Face folder (default: the embedded model)
+  --tokens ID,ID,...       token ids, comma-separated (required)
+  --attention KIND         causal, full, or block:N for block-causal with block length N
+                           (default: the model's own attention)
+  --threads N              threads per forward (default: available cores, at most 8)
+  -h, --help               print this help`;
+
+// ---------------------------------------------------------------------------------------------------
+// Flag parsing
+
+/** Parses an integer flag; range checks are left to the Model's option validation. */
+function integerFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isInteger(number)) {
+    throw new ConfigError('INVALID_OPTION', `Invalid --${flag} '${value}': expected an integer.`);
+  }
+  return number;
+}
+
+function numberFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isFinite(number)) {
+    throw new ConfigError('INVALID_OPTION', `Invalid --${flag} '${value}': expected a number.`);
+  }
+  return number;
+}
+
+function parseTokens(value: string): number[] {
+  return value.split(',').map((part, i) => {
+    const id = Number(part.trim());
+    if (part.trim() === '' || !Number.isInteger(id) || id < 0) {
+      throw new ConfigError('INVALID_OPTION', `Invalid --tokens entry ${i} '${part}': expected a non-negative integer id.`);
+    }
+    return id;
+  });
+}
+
+function parseAttention(value: string): { attention: AttentionKind; blockSize?: number } {
+  if (value === 'causal' || value === 'full') return { attention: value };
+  const match = /^block:(\d+)$/.exec(value);
+  if (match && Number(match[1]) >= 1) return { attention: 'block-causal', blockSize: Number(match[1]) };
+  throw new ConfigError('INVALID_OPTION', `Invalid --attention '${value}': expected causal, full, or block:N with N >= 1.`);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// generate
+
+async function runGenerate(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      chat: { type: 'boolean' },
+      'max-tokens': { type: 'string' },
+      block: { type: 'string' },
+      steps: { type: 'string' },
+      'steps-per-block': { type: 'string' },
+      threshold: { type: 'string' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      threads: { type: 'string' },
+      'show-canvas': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(GENERATE_HELP);
+    return;
+  }
+  if (values.prompt === undefined) throw new ConfigError('MISSING_FIELD', 'Missing --prompt TEXT; see `dllm generate --help`.');
+
+  const controller = new AbortController();
+  const options: GenerateOptions = {
+    maxTokens: integerFlag('max-tokens', values['max-tokens']),
+    blockLength: integerFlag('block', values.block),
+    steps: integerFlag('steps', values.steps),
+    stepsPerBlock: integerFlag('steps-per-block', values['steps-per-block']),
+    threshold: numberFlag('threshold', values.threshold),
+    temperature: numberFlag('temperature', values.temperature),
+    topK: integerFlag('top-k', values['top-k']),
+    topP: numberFlag('top-p', values['top-p']),
+    seed: integerFlag('seed', values.seed),
+    signal: controller.signal,
+  };
+  const threads = integerFlag('threads', values.threads);
+
+  const model = await loadModel(values.model, { threads, signal: controller.signal });
+  const onInterrupt = () => controller.abort();
+  process.once('SIGINT', onInterrupt);
+  try {
+    const canvasView = values['show-canvas'] ? new CanvasView(model.tokenizer) : null;
+    const generation = values.chat
+      ? model.chat([{ role: 'user', content: values.prompt }], options)
+      : model.generate(values.prompt, options);
+    for await (const event of generation) {
+      if (event.type === 'step') canvasView?.draw(event);
+      else if (!canvasView) await write(event.text);
+    }
+    const result = await generation.result;
+    if (canvasView) {
+      canvasView.clear();
+      await write(result.text);
+    }
+    await write('\n');
+
+    const { stats } = result;
+    process.stderr.write(
+      `forwards ${stats.forwards}, tokens/forward ${stats.tokensPerForward.toFixed(2)}, ` +
+        `${stats.tokensPerSecond.toFixed(1)} tokens/s, first block ${Math.round(stats.timeToFirstBlockMs)} ms, ` +
+        `${stats.generatedTokens} tokens, ${result.stopReason === 'stop' ? 'ended by a stop token' : 'reached --max-tokens'}\n`,
+    );
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    await model.dispose();
+  }
+}
+
+/**
+ * Draws the generated canvas after every forward. On a terminal it overwrites the previous drawing;
+ * otherwise it prints one line per forward.
+ */
+class CanvasView {
+  private readonly tokenizer: TokenizerLike | null;
+  private readonly tty = Boolean(process.stdout.isTTY);
+  private drawnLines = 0;
+
+  constructor(tokenizer: TokenizerLike | null) {
+    this.tokenizer = tokenizer;
+  }
+
+  draw(event: StepEvent): void {
+    const text = this.render(event.canvas, event.maskId);
+    if (!this.tty) {
+      process.stdout.write(`[forward ${event.forward} ${event.kind} block ${event.block}] ${text}\n`);
+      return;
+    }
+    this.clear();
+    process.stdout.write(text);
+    // NOTE: counts code points, so double-width characters make this undercount the lines to erase.
+    const columns = process.stdout.columns || 80;
+    this.drawnLines = Math.max(1, Math.ceil([...text].length / columns));
+  }
+
+  /** Erases the last drawing on a terminal. */
+  clear(): void {
+    if (!this.tty || this.drawnLines === 0) return;
+    if (this.drawnLines > 1) process.stdout.write(`\x1b[${this.drawnLines - 1}A`);
+    process.stdout.write('\r\x1b[J');
+    this.drawnLines = 0;
+  }
+
+  /** Decodes runs of committed tokens and shows each mask as ░; newlines become ↵ to keep one line. */
+  private render(canvas: Int32Array, maskId: number): string {
+    let text = '';
+    let run: number[] = [];
+    const flushRun = () => {
+      if (run.length === 0) return;
+      text += this.tokenizer ? this.tokenizer.decode(run, { skipSpecialTokens: false }) : run.join(' ') + ' ';
+      run = [];
+    };
+    for (const id of canvas) {
+      if (id === maskId) {
+        flushRun();
+        text += '░';
+      } else {
+        run.push(id);
+      }
+    }
+    flushRun();
+    return text.replace(/\r?\n/g, '↵').replace(/[\x00-\x1f\x7f]/g, ' ');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// logits
+
+async function runLogits(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      tokens: { type: 'string' },
+      attention: { type: 'string' },
+      threads: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(LOGITS_HELP);
+    return;
+  }
+  if (values.tokens === undefined) throw new ConfigError('MISSING_FIELD', 'Missing --tokens ID,ID,...; see `dllm logits --help`.');
+  const tokens = parseTokens(values.tokens);
+  const attention = values.attention === undefined ? {} : parseAttention(values.attention);
+  const threads = integerFlag('threads', values.threads);
+
+  const model = await loadModel(values.model, { threads });
+  try {
+    const { rows, vocab, data } = await model.logits(tokens, attention);
+    let nonFinite = 0;
+    await write('{"logits": [');
+    for (let r = 0; r < rows; r++) {
+      const parts: string[] = new Array(vocab);
+      for (let v = 0; v < vocab; v++) {
+        // A float32 widened to a double prints in the shortest form that reads back as the same double,
+        // and therefore as the same float32.
+        const x = data[r * vocab + v];
+        if (Number.isFinite(x)) {
+          parts[v] = String(x);
+        } else {
+          parts[v] = 'null';
+          nonFinite++;
+        }
+      }
+      await write(`${r === 0 ? '' : ',\n'}[${parts.join(', ')}]`);
+    }
+    await write(']}\n');
+    if (nonFinite > 0) process.stderr.write(`dllm: warning: ${nonFinite} logits were not finite and were printed as null\n`);
+  } finally {
+    await model.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Entry
+
+/** Writes to stdout and waits for the stream to drain when its buffer is full. */
+function write(text: string): Promise<void> {
+  if (process.stdout.write(text)) return Promise.resolve();
+  return new Promise((resolve) => process.stdout.once('drain', () => resolve()));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'generate') return runGenerate(rest);
+  if (command === 'logits') return runLogits(rest);
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(MAIN_HELP);
+    return;
+  }
+  throw new ConfigError('INVALID_OPTION', `Unknown command '${command}'; run \`dllm --help\` for the list of commands.`);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const err = error instanceof Error ? error : new Error(String(error));
+  if (err.name === 'AbortError') {
+    process.stderr.write('\ndllm: interrupted\n');
+    process.exit(130);
+  }
+  process.stderr.write(`dllm: ${err.message}\n`);
+  if (process.env.DLLM_DEBUG === '1' && err.stack) process.stderr.write(`${err.stack}\n`);
+  // Exit at once: a worker pool left by a failed load must not keep the process alive.
+  process.exit(1);
+});

@@ -1,0 +1,63 @@
+// How many masked positions a refinement step commits, and which ones.
+//
+// Two rules combine. The linear schedule of LLaDA and SDAR fixes a count k per step so that a block's
+// masks are gone after its step budget. The threshold rule of Fast-dLLM commits every candidate whose
+// confidence reaches tau. A step commits the max(k, number at or above tau) most confident candidates.
+// With only a threshold, k is 1, which is Fast-dLLM's "at least the most confident one". With both, it
+// is SDAR's `low_confidence_dynamic`.
+
+/**
+ * Splits `maskCount` masked positions over `steps` steps: maskCount // steps each, and the first
+ * maskCount % steps steps one more. Steps beyond maskCount are dropped, so no step commits nothing.
+ */
+export function linearSchedule(maskCount: number, steps: number): Int32Array {
+  const used = Math.max(1, Math.min(steps, maskCount));
+  const counts = new Int32Array(used);
+  const base = Math.floor(maskCount / used);
+  const extra = maskCount % used;
+  for (let s = 0; s < used; s++) counts[s] = base + (s < extra ? 1 : 0);
+  return counts;
+}
+
+/**
+ * Returns the step budget of block `blockIndex` (0-based) when `totalSteps` are spread over
+ * `blockCount` blocks, as LLaDA, Dream and llama.cpp count `steps`. The remainder goes to the first
+ * blocks, and every block gets at least one step.
+ */
+export function stepsForBlock(totalSteps: number, blockIndex: number, blockCount: number): number {
+  const base = Math.floor(totalSteps / blockCount);
+  const extra = totalSteps % blockCount;
+  return Math.max(1, base + (blockIndex < extra ? 1 : 0));
+}
+
+/**
+ * Chooses the candidates to commit in one step. `confidences[0, count)` are the scores of the masked
+ * positions. Commits the `minCommit` most confident ones plus any others with confidence >= `threshold`
+ * (null means no threshold). Ties go to the lower index. Returns candidate indices in ascending order.
+ */
+export function selectCommits(
+  confidences: ArrayLike<number>,
+  count: number,
+  minCommit: number,
+  threshold: number | null,
+): number[] {
+  const order: number[] = [];
+  for (let i = 0; i < count; i++) order.push(i);
+  order.sort((a, b) => confidences[b] - confidences[a] || a - b);
+
+  let take = Math.min(Math.max(minCommit, 1), count);
+  if (threshold !== null) {
+    while (take < count && confidences[order[take]] >= threshold) take++;
+  }
+  return order.slice(0, take).sort((a, b) => a - b);
+}
+
+/** Selects every candidate with confidence >= threshold, and at least the best one (Fast-dLLM's parallel rule). */
+export function commitByThreshold(confidences: ArrayLike<number>, count: number, threshold: number): number[] {
+  return selectCommits(confidences, count, 1, threshold);
+}
+
+/** Selects the k most confident candidates (LLaDA's low-confidence remasking). */
+export function commitTopK(confidences: ArrayLike<number>, count: number, k: number): number[] {
+  return selectCommits(confidences, count, k, null);
+}

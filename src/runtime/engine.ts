@@ -1,0 +1,245 @@
+// The wasm transformer engine: one memory holding the packed weights, the KV cache and the activations,
+// a forward program run by a pool of threads, and the coordinator side of a forward (writing the step's
+// inputs into memory and reading the output rows back).
+import { availableParallelism } from 'node:os';
+import { AbortError, ConfigError, ContextOverflowError, ModelFormatError } from '../errors.js';
+import type { ForwardEngine, ForwardRequest, ForwardResult } from '../models/engine-types.js';
+import type { Checkpoint, ModelConfig, TensorInfo } from '../models/types.js';
+import { instantiateKernels, loadKernelModule } from './kernels.js';
+import { CONTROL, planLayout, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
+import { ThreadPool } from './pool.js';
+import { ForwardProgram } from './program.js';
+import { writeMatrix, writeVector } from './weights.js';
+
+export interface LoadProgress {
+  loadedBytes: number;
+  totalBytes: number;
+  tensor: string;
+}
+
+export interface EngineOptions {
+  /** Threads that run each forward, the calling thread included. Default: the machine's available parallelism, at most 8. */
+  threads?: number;
+  /** KV cache capacity in positions. Default: the model's context, at most 4096. */
+  contextLength?: number;
+  /** Tokens per forward. Default: 256 for block-causal families, else the context length. */
+  maxRows?: number;
+  onProgress?: (progress: LoadProgress) => void;
+  signal?: AbortSignal;
+}
+
+const MASK_KIND = { full: 0, causal: 1, 'block-causal': 2 } as const;
+const LOGITS_BUDGET_BYTES = 64 * 2 ** 20;
+
+function checkPositive(name: string, value: number | undefined): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+    throw new ConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${value}.`);
+  }
+}
+
+/** Cos/sin of every position of the cache, laid out as the rope kernels read them per row. */
+function buildRopeTable(config: ModelConfig, contextLength: number): { cos: Float32Array; sin: Float32Array } {
+  const half = config.ropeDim / 2;
+  const cos = new Float32Array(contextLength * half);
+  const sin = new Float32Array(contextLength * half);
+  for (let i = 0; i < half; i++) {
+    const inverseFrequency = Math.pow(config.ropeTheta, (-2 * i) / config.ropeDim);
+    for (let p = 0; p < contextLength; p++) {
+      const angle = p * inverseFrequency;
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
+
+export class WasmEngine implements ForwardEngine {
+  readonly config: ModelConfig;
+  readonly contextLength: number;
+  readonly threads: number;
+  readonly layout: ModelLayout;
+  private readonly memory: WebAssembly.Memory;
+  private readonly program: ForwardProgram;
+  private readonly pool: ThreadPool | null;
+  private readonly rope: { cos: Float32Array; sin: Float32Array };
+  private readonly control: Int32Array;
+  private readonly controlFloats: Float32Array;
+  private readonly logits: Float32Array;
+  private readonly argmax: Int32Array;
+  private readonly prob: Float32Array;
+  private readonly secondProb: Float32Array;
+  private readonly entropy: Float32Array;
+  private disposed = false;
+
+  private constructor(memory: WebAssembly.Memory, layout: ModelLayout, program: ForwardProgram, pool: ThreadPool | null) {
+    this.memory = memory;
+    this.layout = layout;
+    this.config = layout.config;
+    this.contextLength = layout.contextLength;
+    this.threads = layout.threads;
+    this.program = program;
+    this.pool = pool;
+    this.rope = buildRopeTable(this.config, this.contextLength);
+    this.control = new Int32Array(memory.buffer, 0, CONTROL.slots);
+    this.controlFloats = new Float32Array(memory.buffer, 0, CONTROL.slots);
+    this.logits = new Float32Array(memory.buffer, layout.logits, layout.maxLogitRows * this.config.vocab);
+    this.argmax = new Int32Array(layout.maxLogitRows);
+    this.prob = new Float32Array(layout.maxLogitRows);
+    this.secondProb = new Float32Array(layout.maxLogitRows);
+    this.entropy = new Float32Array(layout.maxLogitRows);
+  }
+
+  /** Plans the memory, places every tensor of the checkpoint in it, and starts the thread pool. */
+  static async load(checkpoint: Checkpoint, options: EngineOptions = {}): Promise<WasmEngine> {
+    const config = checkpoint.config;
+    checkPositive('threads', options.threads);
+    checkPositive('contextLength', options.contextLength);
+    checkPositive('maxRows', options.maxRows);
+    const threads = options.threads ?? Math.min(8, availableParallelism());
+    const contextLength = options.contextLength ?? Math.min(config.maxContext, 4096);
+    const maxRows = Math.min(contextLength, options.maxRows ?? (config.attention === 'block-causal' ? 256 : contextLength));
+    const maxLogitRows = Math.min(maxRows, Math.max(64, Math.floor(LOGITS_BUDGET_BYTES / (config.vocab * 4))));
+    const layout = planLayout(config, checkpoint.tensors, { threads, contextLength, maxRows, maxLogitRows });
+
+    const shared = threads > 1;
+    const pages = Math.ceil(layout.totalBytes / WASM_PAGE_BYTES);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared } as WebAssembly.MemoryDescriptor);
+    await placeWeights(memory, layout, checkpoint, options);
+
+    const module = await loadKernelModule(shared);
+    const kernels = instantiateKernels(module, memory);
+    const program = new ForwardProgram(kernels, layout, memory, 0);
+    const pool = shared ? await ThreadPool.start(module, memory, layout, program) : null;
+    return new WasmEngine(memory, layout, program, pool);
+  }
+
+  async forward(request: ForwardRequest): Promise<ForwardResult> {
+    if (this.disposed) throw new ConfigError('INVALID_OPTION', 'This model was disposed; load it again to run it.');
+    const { tokens, start, attention, logitRows } = request;
+    const L = this.layout;
+    const rows = tokens.length;
+    const keys = request.keys ?? start + rows;
+    if (rows < 1 || rows > L.maxRows) {
+      throw new ConfigError('INVALID_OPTION', `A forward takes 1 to ${L.maxRows} tokens, got ${rows}. Split the tokens into several forwards.`);
+    }
+    if (start < 0 || keys < start + rows || keys > this.contextLength) {
+      throw new ContextOverflowError(keys, this.contextLength,
+        `The forward needs cache positions up to ${keys}, but the KV cache holds ${this.contextLength}. Load the model with a larger contextLength or shorten the request.`);
+    }
+    if (logitRows.length > L.maxLogitRows) {
+      throw new ConfigError('INVALID_OPTION', `A forward computes at most ${L.maxLogitRows} logit rows, got ${logitRows.length}.`);
+    }
+
+    // step inputs: token ids, RoPE rows and the rows of the LM head
+    const vocab = this.config.vocab;
+    const tokenView = new Int32Array(this.memory.buffer, L.tokens, rows);
+    for (let r = 0; r < rows; r++) {
+      const id = tokens[r];
+      if (!(id >= 0 && id < vocab)) throw new ConfigError('INVALID_OPTION', `Token id ${id} at row ${r} is outside the vocabulary [0, ${vocab}).`);
+      tokenView[r] = id;
+    }
+    const half = this.config.ropeDim / 2;
+    const cos = new Float32Array(this.memory.buffer, L.ropeTable, rows * half);
+    const sin = new Float32Array(this.memory.buffer, L.ropeTable + rows * half * 4, rows * half);
+    for (let r = 0; r < rows; r++) {
+      const position = request.positions ? request.positions[r] : start + r;
+      if (!(position >= 0 && position < this.contextLength)) {
+        throw new ContextOverflowError(position + 1, this.contextLength, `RoPE position ${position} is outside the KV cache of ${this.contextLength} positions.`);
+      }
+      cos.set(this.rope.cos.subarray(position * half, (position + 1) * half), r * half);
+      sin.set(this.rope.sin.subarray(position * half, (position + 1) * half), r * half);
+    }
+    const rowIndex = new Int32Array(this.memory.buffer, L.logitRowIndex, logitRows.length);
+    for (let i = 0; i < logitRows.length; i++) {
+      const row = logitRows[i];
+      if (!(row >= 0 && row < rows)) throw new ConfigError('INVALID_OPTION', `Logit row ${row} is outside the ${rows} rows of this forward.`);
+      rowIndex[i] = row;
+    }
+
+    // parameters, then the step itself
+    const c = this.control;
+    c[CONTROL.rows] = rows;
+    c[CONTROL.start] = start;
+    c[CONTROL.keys] = keys;
+    c[CONTROL.maskKind] = MASK_KIND[attention];
+    c[CONTROL.logitRows] = logitRows.length;
+    c[CONTROL.blockSize] = request.blockSize ?? Math.max(1, this.config.blockSize);
+    this.controlFloats[CONTROL.temperature] = request.temperature ?? 0;
+    if (this.pool) this.pool.runStep();
+    else this.program.run();
+
+    // candidate records: argmax i32, prob, second prob, entropy
+    const n = logitRows.length;
+    const records = new DataView(this.memory.buffer, L.candidates, Math.max(1, n) * 16);
+    for (let i = 0; i < n; i++) {
+      this.argmax[i] = records.getInt32(i * 16, true);
+      this.prob[i] = records.getFloat32(i * 16 + 4, true);
+      this.secondProb[i] = records.getFloat32(i * 16 + 8, true);
+      this.entropy[i] = records.getFloat32(i * 16 + 12, true);
+    }
+    return {
+      logits: this.logits.subarray(0, n * vocab),
+      argmax: this.argmax.subarray(0, n),
+      prob: this.prob.subarray(0, n),
+      secondProb: this.secondProb.subarray(0, n),
+      entropy: this.entropy.subarray(0, n),
+    };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.pool?.close();
+  }
+}
+
+/** Reads each tensor the layout needs, converts it, and writes it to its slot. */
+async function placeWeights(memory: WebAssembly.Memory, layout: ModelLayout, checkpoint: Checkpoint, options: EngineOptions): Promise<void> {
+  const config = layout.config;
+  const tensors = checkpoint.tensors;
+  const jobs: { info: TensorInfo; write: (bytes: Uint8Array) => void }[] = [];
+  const require = (name: string): TensorInfo => {
+    const info = tensors.get(name);
+    if (!info) throw new ModelFormatError('MISSING_TENSOR', `Tensor ${name} is missing from the checkpoint; the ${config.family} family needs it.`);
+    return info;
+  };
+  const matrix = (name: string, slot: Parameters<typeof writeMatrix>[1], packed = true) => {
+    const info = require(name);
+    jobs.push({ info, write: (bytes) => writeMatrix(memory, slot, info, bytes, packed) });
+  };
+  const vector = (name: string, at: number, length: number) => {
+    if (at === 0) return;
+    const info = require(name);
+    jobs.push({ info, write: (bytes) => writeVector(memory, at, info, bytes, length) });
+  };
+
+  matrix('token_embd.weight', layout.embedding, layout.embeddingPacked);
+  if (!config.tiedEmbeddings) matrix('output.weight', layout.output);
+  vector('output_norm.weight', layout.outputNorm, config.hidden);
+  layout.layers.forEach((slots, l) => {
+    const p = `blk.${l}.`;
+    vector(p + 'attn_norm.weight', slots.attnNorm, config.hidden);
+    matrix(p + 'attn_q.weight', slots.q);
+    matrix(p + 'attn_k.weight', slots.k);
+    matrix(p + 'attn_v.weight', slots.v);
+    matrix(p + 'attn_output.weight', slots.o);
+    vector(p + 'attn_q.bias', slots.qBias, slots.q.rows);
+    vector(p + 'attn_k.bias', slots.kBias, slots.k.rows);
+    vector(p + 'attn_v.bias', slots.vBias, slots.v.rows);
+    vector(p + 'attn_q_norm.weight', slots.qNorm, config.headDim);
+    vector(p + 'attn_k_norm.weight', slots.kNorm, config.headDim);
+    vector(p + 'ffn_norm.weight', slots.ffnNorm, config.hidden);
+    matrix(p + 'ffn_gate.weight', slots.gate);
+    matrix(p + 'ffn_up.weight', slots.up);
+    matrix(p + 'ffn_down.weight', slots.down);
+  });
+
+  const totalBytes = jobs.reduce((sum, job) => sum + job.info.byteLength, 0);
+  let loadedBytes = 0;
+  for (const job of jobs) {
+    if (options.signal?.aborted) throw new AbortError('Loading the model was aborted.');
+    job.write(await job.info.read());
+    loadedBytes += job.info.byteLength;
+    options.onProgress?.({ loadedBytes, totalBytes, tensor: job.info.name });
+  }
+}

@@ -1,0 +1,224 @@
+// Memory layout of one loaded model inside a single WebAssembly memory: the control block, the packed
+// weights, the KV cache and the activation buffers. The layout is a plain object of byte offsets so that
+// every worker receives the same copy at start-up and no pointer is ever computed twice.
+import { ModelTooLargeError } from '../errors.js';
+import type { ModelConfig, TensorInfo, TensorType } from '../models/types.js';
+
+export const WASM_PAGE_BYTES = 65536;
+export const MAX_WASM_BYTES = 65536 * WASM_PAGE_BYTES; // the 4 GiB that wasm32 addresses
+const ALIGN = 64;
+
+/** The control block: int32 slots at the start of memory, shared by the coordinator and the workers. */
+export const CONTROL = {
+  stepSequence: 0,  // the coordinator increments it to start a step
+  command: 1,       // COMMAND_FORWARD or COMMAND_SHUTDOWN
+  barrierCount: 2,
+  barrierGeneration: 3,
+  error: 4,         // non-zero once a thread failed; every waiting thread then stops
+  rows: 5,          // n: tokens in this forward
+  start: 6,         // cache index of the first token
+  keys: 7,          // keys visible to the queries: cache indices [0, keys)
+  maskKind: 8,      // 0 full, 1 causal, 2 block-causal
+  logitRows: 9,     // rows whose logits are computed
+  temperature: 10,  // float32 bits
+  blockSize: 11,
+  errorThread: 12,
+  slots: 64,
+} as const;
+export const COMMAND_FORWARD = 1;
+export const COMMAND_SHUTDOWN = 2;
+export const CONTROL_BYTES = 1024;
+
+/** How a matrix is stored for the matmul kernels. */
+export type WeightFormat = 'f32' | 'q8_0' | 'q4_0' | 'f16' | 'bf16';
+
+/** A matrix W (rows, cols) = (out, in) placed in memory; `scales` is 0 unless the format is quantised. */
+export interface WeightSlot {
+  format: WeightFormat;
+  data: number;
+  scales: number;
+  rows: number;
+  cols: number;
+}
+
+export interface LayerSlots {
+  attnNorm: number;
+  q: WeightSlot; k: WeightSlot; v: WeightSlot; o: WeightSlot;
+  qBias: number; kBias: number; vBias: number;  // 0 when absent
+  qNorm: number; kNorm: number;                  // 0 when absent
+  ffnNorm: number;
+  gate: WeightSlot; up: WeightSlot; down: WeightSlot;
+  keyCache: number;    // (contextLength, nKvHeads * headDim) f32
+  valueCache: number;  // (contextLength, nKvHeads * headDim) f32
+}
+
+/** Everything a thread needs to run the forward program; identical in every thread. */
+export interface ModelLayout {
+  config: ModelConfig;
+  threads: number;
+  contextLength: number;
+  maxRows: number;        // tokens per forward
+  maxLogitRows: number;   // LM-head rows per forward
+  totalBytes: number;
+  weightBytes: number;
+  embedding: WeightSlot;  // token_embd; format 'f32' means panel-packed when tied, row-major otherwise
+  embeddingPacked: boolean;
+  outputNorm: number;
+  output: WeightSlot;     // LM head (the embedding slot when tied)
+  layers: LayerSlots[];
+  // Step inputs written by the coordinator.
+  tokens: number;         // (maxRows) i32
+  ropeTable: number;      // cos (maxRows, ropeDim/2) then sin (maxRows, ropeDim/2), f32
+  logitRowIndex: number;  // (maxLogitRows) i32
+  // Activations.
+  hidden: number;         // (maxRows, hidden) residual stream
+  query: number;          // (maxRows, nHeads * headDim)
+  attention: number;      // (maxRows, nHeads * headDim)
+  gate: number;           // (maxRows, ffn)
+  up: number;             // (maxRows, ffn)
+  logits: number;         // (maxLogitRows, vocab)
+  candidates: number;     // (maxLogitRows) records of 16 bytes: argmax i32, prob, second prob, entropy
+  // Per-thread buffers, indexed by thread.
+  normed: number[];       // (maxRows, hidden) RMSNorm output that only this thread reads
+  scratch: number[];      // (contextLength) attention scores
+}
+
+export interface LayoutOptions {
+  threads: number;
+  contextLength: number;
+  maxRows: number;
+  maxLogitRows: number;
+}
+
+/** Format a stored tensor type takes in memory: quantised blocks the kernels read natively stay as they are. */
+export function weightFormatFor(type: TensorType): WeightFormat {
+  switch (type) {
+    case 'Q8_0': return 'q8_0';
+    case 'Q4_0': return 'q4_0';
+    case 'F16': return 'f16';
+    case 'BF16': return 'bf16';
+    default: return 'f32';  // F32 itself, and every other quantisation, dequantised at load
+  }
+}
+
+/** Bytes a (rows, cols) matrix occupies in `format`, with scales; f32 is packed in panels of 8 rows. */
+export function weightBytes(format: WeightFormat, rows: number, cols: number): { data: number; scales: number } {
+  switch (format) {
+    case 'f32': return { data: Math.ceil(rows / 8) * 8 * cols * 4, scales: 0 };
+    case 'q8_0': return { data: rows * cols, scales: (rows * cols / 32) * 4 };
+    case 'q4_0': return { data: rows * cols / 2, scales: (rows * cols / 32) * 4 };
+    case 'f16':
+    case 'bf16': return { data: rows * cols * 2, scales: 0 };
+  }
+}
+
+class Arena {
+  offset = CONTROL_BYTES;
+  take(bytes: number): number {
+    const at = this.offset;
+    this.offset = Math.ceil((at + bytes) / ALIGN) * ALIGN;
+    return at;
+  }
+}
+
+/**
+ * Plans the memory of a model: weights first, then the KV cache, then activations. Throws
+ * ModelTooLargeError before anything is allocated when the plan exceeds 4 GiB.
+ */
+export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>, options: LayoutOptions): ModelLayout {
+  const arena = new Arena();
+  const { hidden, nHeads, nKvHeads, headDim, ffn, vocab } = config;
+  const qWidth = nHeads * headDim;
+  const kvWidth = nKvHeads * headDim;
+
+  let weightElements = 0;
+  const tensor = (name: string): TensorInfo | undefined => tensors.get(name);
+  const vector = (name: string, length: number): number => (tensor(name) ? arena.take(length * 4) : 0);
+  const matrix = (name: string, rows: number, cols: number, packedF32 = true): WeightSlot => {
+    const info = tensor(name);
+    const format = info ? weightFormatFor(info.type) : 'f32';
+    weightElements += rows * cols;
+    const sizes = format === 'f32' && !packedF32 ? { data: rows * cols * 4, scales: 0 } : weightBytes(format, rows, cols);
+    return { format, data: arena.take(sizes.data), scales: sizes.scales ? arena.take(sizes.scales) : 0, rows, cols };
+  };
+
+  const embeddingPacked = config.tiedEmbeddings;
+  const embedding = matrix('token_embd.weight', vocab, hidden, embeddingPacked);
+  const output = config.tiedEmbeddings ? embedding : matrix('output.weight', vocab, hidden);
+  const outputNorm = arena.take(hidden * 4);
+
+  const layers: LayerSlots[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const p = `blk.${l}.`;
+    layers.push({
+      attnNorm: arena.take(hidden * 4),
+      q: matrix(p + 'attn_q.weight', qWidth, hidden),
+      k: matrix(p + 'attn_k.weight', kvWidth, hidden),
+      v: matrix(p + 'attn_v.weight', kvWidth, hidden),
+      o: matrix(p + 'attn_output.weight', hidden, qWidth),
+      qBias: vector(p + 'attn_q.bias', qWidth),
+      kBias: vector(p + 'attn_k.bias', kvWidth),
+      vBias: vector(p + 'attn_v.bias', kvWidth),
+      qNorm: vector(p + 'attn_q_norm.weight', headDim),
+      kNorm: vector(p + 'attn_k_norm.weight', headDim),
+      ffnNorm: arena.take(hidden * 4),
+      gate: matrix(p + 'ffn_gate.weight', ffn, hidden),
+      up: matrix(p + 'ffn_up.weight', ffn, hidden),
+      down: matrix(p + 'ffn_down.weight', hidden, ffn),
+      keyCache: 0,
+      valueCache: 0,
+    });
+  }
+  const weightEnd = arena.offset;
+
+  const { threads, contextLength, maxRows, maxLogitRows } = options;
+  for (const layer of layers) {
+    layer.keyCache = arena.take(contextLength * kvWidth * 4);
+    layer.valueCache = arena.take(contextLength * kvWidth * 4);
+  }
+
+  const layout: ModelLayout = {
+    config, threads, contextLength, maxRows, maxLogitRows,
+    totalBytes: 0,
+    weightBytes: weightEnd - CONTROL_BYTES,
+    embedding, embeddingPacked, outputNorm, output, layers,
+    tokens: arena.take(maxRows * 4),
+    ropeTable: arena.take(maxRows * config.ropeDim * 4),
+    logitRowIndex: arena.take(maxLogitRows * 4),
+    hidden: arena.take(maxRows * hidden * 4),
+    query: arena.take(maxRows * qWidth * 4),
+    attention: arena.take(maxRows * qWidth * 4),
+    gate: arena.take(maxRows * ffn * 4),
+    up: arena.take(maxRows * ffn * 4),
+    logits: arena.take(maxLogitRows * vocab * 4),
+    candidates: arena.take(maxLogitRows * 16),
+    normed: [],
+    scratch: [],
+  };
+  for (let t = 0; t < threads; t++) {
+    layout.normed.push(arena.take(maxRows * hidden * 4));
+    layout.scratch.push(arena.take(contextLength * 4));
+  }
+  layout.totalBytes = arena.offset;
+
+  if (layout.totalBytes > MAX_WASM_BYTES) {
+    throw tooLargeError(layout, weightElements);
+  }
+  return layout;
+}
+
+function tooLargeError(layout: ModelLayout, weightElements: number): ModelTooLargeError {
+  const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(2);
+  const weights = layout.weightBytes;
+  const rest = layout.totalBytes - weights;
+  // Bits per weight that would fit, leaving the KV cache and activations as they are.
+  const bitsThatFit = ((MAX_WASM_BYTES - rest) * 8) / weightElements;
+  const hint = bitsThatFit >= 8.5 ? 'Q8_0' : bitsThatFit >= 4.5 ? 'Q4_0' : null;
+  const fix = hint
+    ? `Quantise the weights to ${hint} (for example with llama-quantize) or lower contextLength.`
+    : 'No quantisation that dllm-wasm reads makes it fit in one wasm memory; use a smaller model.';
+  return new ModelTooLargeError(layout.totalBytes, MAX_WASM_BYTES,
+    `The model needs ${gib(layout.totalBytes)} GiB of wasm memory (weights ${gib(weights)} GiB, KV cache and activations ` +
+      `${gib(rest)} GiB) but wasm32 addresses at most 4 GiB. ${fix}`,
+  );
+}

@@ -1,0 +1,76 @@
+// Placing checkpoint tensors into wasm memory in the formats the kernels read: f32 matrices packed in
+// panels of 8 rows, Q8_0/Q4_0 split into int8/nibble rows and f32 block scales, F16/BF16 kept as u16,
+// every other quantisation dequantised to f32 and packed. Vectors (norms, biases) become f32.
+import { ModelFormatError, UnsupportedModelError } from '../errors.js';
+import { dequantize, repackQ4_0, repackQ8_0 } from '../formats/quant.js';
+import type { TensorInfo } from '../models/types.js';
+import { packF32Panels } from './kernels.js';
+import type { WeightSlot } from './layout.js';
+
+function elementCount(info: TensorInfo): number {
+  return info.shape.reduce((a, b) => a * b, 1);
+}
+
+/** Decodes any stored tensor to f32 values. */
+export function toFloat32(info: TensorInfo, bytes: Uint8Array): Float32Array {
+  const count = elementCount(info);
+  if (info.type === 'F32') {
+    if (bytes.byteLength !== count * 4) {
+      throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} holds ${bytes.byteLength} bytes, but its shape [${info.shape}] in F32 needs ${count * 4}.`);
+    }
+    // Copy: the bytes may sit at an offset that is not a multiple of 4.
+    const values = new Float32Array(count);
+    new Uint8Array(values.buffer).set(bytes);
+    return values;
+  }
+  return dequantize(info.type, bytes, count);
+}
+
+/** Writes a vector tensor of `length` values as f32 at byte offset `at`. */
+export function writeVector(memory: WebAssembly.Memory, at: number, info: TensorInfo, bytes: Uint8Array, length: number): void {
+  if (elementCount(info) !== length) {
+    throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has shape [${info.shape}], expected ${length} values.`);
+  }
+  new Float32Array(memory.buffer, at, length).set(toFloat32(info, bytes));
+}
+
+/** Writes a matrix tensor into its slot; `packed` false stores f32 row-major (an untied f32 embedding). */
+export function writeMatrix(memory: WebAssembly.Memory, slot: WeightSlot, info: TensorInfo, bytes: Uint8Array, packed = true): void {
+  const { rows, cols } = slot;
+  if (info.shape.length !== 2 || info.shape[0] !== rows || info.shape[1] !== cols) {
+    throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has shape [${info.shape}], expected [${rows}, ${cols}] for this config.`);
+  }
+  switch (slot.format) {
+    case 'f32': {
+      const values = toFloat32(info, bytes);
+      if (packed) {
+        const length = Math.ceil(rows / 8) * 8 * cols;
+        packF32Panels(new Float32Array(memory.buffer, slot.data, length), values, rows, cols);
+      } else {
+        new Float32Array(memory.buffer, slot.data, rows * cols).set(values);
+      }
+      return;
+    }
+    case 'q8_0': {
+      const { qs, scales } = repackQ8_0(bytes, rows, cols);
+      new Int8Array(memory.buffer, slot.data, rows * cols).set(qs);
+      new Float32Array(memory.buffer, slot.scales, scales.length).set(scales);
+      return;
+    }
+    case 'q4_0': {
+      const { qs, scales } = repackQ4_0(bytes, rows, cols);
+      new Uint8Array(memory.buffer, slot.data, qs.length).set(qs);
+      new Float32Array(memory.buffer, slot.scales, scales.length).set(scales);
+      return;
+    }
+    case 'f16':
+    case 'bf16':
+      if (bytes.byteLength !== rows * cols * 2) {
+        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} holds ${bytes.byteLength} bytes, expected ${rows * cols * 2} for [${rows}, ${cols}] in ${info.type}.`);
+      }
+      new Uint8Array(memory.buffer, slot.data, bytes.byteLength).set(bytes);
+      return;
+    default:
+      throw new UnsupportedModelError('UNSUPPORTED_TENSOR', `No kernel reads the weight format ${slot.format as string} of ${info.name}.`);
+  }
+}

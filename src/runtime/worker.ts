@@ -1,0 +1,51 @@
+// Worker entry of the thread pool. Comlink carries the control plane (instantiate, serve, and the
+// reply when serving ends); the forward passes themselves are driven through the shared memory, so
+// no message crosses threads inside a step.
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { parentPort } from 'node:worker_threads';
+import { reportFailure } from './barrier.js';
+import { instantiateKernels } from './kernels.js';
+import { COMMAND_SHUTDOWN, CONTROL, type ModelLayout } from './layout.js';
+import { ForwardProgram } from './program.js';
+
+let program: ForwardProgram | null = null;
+let control: Int32Array | null = null;
+let threadIndex = -1;
+
+const api = {
+  init(module: WebAssembly.Module, memory: WebAssembly.Memory, layout: ModelLayout, thread: number): void {
+    const kernels = instantiateKernels(module, memory);
+    program = new ForwardProgram(kernels, layout, memory, thread);
+    control = new Int32Array(memory.buffer, 0, CONTROL.slots);
+    threadIndex = thread;
+  },
+
+  /**
+   * Runs every step the coordinator starts until it sends the shutdown command. `sequence` is the step
+   * counter when the pool started: the coordinator may start the first step before this call arrives.
+   */
+  serve(sequence: number): void {
+    if (!program || !control) throw new Error('serve() called before init()');
+    let seen = sequence;
+    for (;;) {
+      Atomics.wait(control, CONTROL.stepSequence, seen);
+      const current = Atomics.load(control, CONTROL.stepSequence);
+      if (current === seen) continue;
+      seen = current;
+      if (Atomics.load(control, CONTROL.command) === COMMAND_SHUTDOWN) return;
+      try {
+        program.run();
+      } catch (error) {
+        reportFailure(control, threadIndex);
+        // A failed step leaves the pool unusable; the coordinator closes it.
+        throw error;
+      }
+    }
+  },
+};
+
+export type WorkerApi = typeof api;
+
+if (!parentPort) throw new Error('src/runtime/worker.ts must run in a worker thread');
+Comlink.expose(api, nodeEndpoint(parentPort));
