@@ -2,13 +2,16 @@
 // script that the pool starts. Runtime dependencies stay external so that npm resolves them. The wasm
 // builds are copied beside the bundles, where the runtime finds them through import.meta.url.
 import { build } from 'esbuild';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const external = Object.keys(pkg.dependencies ?? {});
+
+// Start from an empty dist/: chunk names are content hashes, so stale chunks would pile up.
+rmSync(join(root, 'dist'), { recursive: true, force: true });
 
 await build({
   absWorkingDir: root,

@@ -296,6 +296,12 @@ async function main(argv: string[]): Promise<void> {
   throw new ConfigError('INVALID_OPTION', `Unknown command '${command}'; run \`dllm --help\` for the list of commands.`);
 }
 
+// A reader that closes the pipe early (`dllm logits ... | head`) is not an error of dllm.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 main(process.argv.slice(2)).catch((error: unknown) => {
   const err = error instanceof Error ? error : new Error(String(error));
   if (err.name === 'AbortError') {

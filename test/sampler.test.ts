@@ -161,12 +161,31 @@ test('greedy uses the engine records', () => {
     secondProb: new Float32Array(2),
     entropy: new Float32Array(2),
   };
-  const sampler = new Sampler(1000, { temperature: 0, topK: 5, topP: 0.5 }, new Rng(1));
+  const sampler = new Sampler(1000, { temperature: 0, topK: 0, topP: 1 }, new Rng(1));
   const tokens = new Int32Array(3);
   const confidences = new Float64Array(3);
   sampler.pickRows(result, 2, tokens, confidences, 1);
   assert.equal(Array.from(tokens), [0, 4, 9]);
   assert.equal(Array.from(confidences), [0, 0.25, 0.75]);
+});
+
+test('greedy with top-k scores the filtered distribution', () => {
+  // Row 0: logits ln 1, ln 2, ln 3, ln 4 -> top-2 keeps 3 and 4, so the argmax scores 4 / 7.
+  const logits = Float32Array.from([Math.log(1), Math.log(2), Math.log(3), Math.log(4)]);
+  const result: ForwardResult = {
+    logits,
+    argmax: Int32Array.from([3]),
+    prob: Float32Array.from([0.4]),
+    secondProb: Float32Array.from([0.3]),
+    entropy: new Float32Array(1),
+  };
+  const tokens = new Int32Array(1);
+  const confidences = new Float64Array(1);
+  new Sampler(4, { temperature: 0, topK: 2, topP: 1 }, new Rng(1)).pickRows(result, 1, tokens, confidences);
+  assert.is(tokens[0], 3);
+  assert.ok(Math.abs(confidences[0] - 4 / 7) < 1e-6, `confidence ${confidences[0]}`);
+  new Sampler(4, { temperature: 0, topK: 1, topP: 1 }, new Rng(1)).pickRows(result, 1, tokens, confidences);
+  assert.is(confidences[0], 1);
 });
 
 test('sampling reads the right row', () => {

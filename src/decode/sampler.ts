@@ -23,6 +23,8 @@ const SMALL_RANGE = 32;
  */
 export class Sampler {
   readonly greedy: boolean;
+  /** Greedy with a top-k or top-p filter: the confidence is the argmax's probability after filtering. */
+  private readonly greedyFiltered: boolean;
   /** Probability of the token returned by the last sampleRow call, under the filtered distribution. */
   lastConfidence = 0;
 
@@ -40,8 +42,10 @@ export class Sampler {
     this.options = options;
     this.rng = rng;
     this.greedy = options.temperature <= 0;
-    this.weights = new Float64Array(this.greedy ? 0 : vocab);
-    this.ids = new Int32Array(this.greedy ? 0 : vocab);
+    this.greedyFiltered = this.greedy && ((options.topK > 0 && options.topK < vocab) || (options.topP > 0 && options.topP < 1));
+    const scratch = !this.greedy || this.greedyFiltered ? vocab : 0;
+    this.weights = new Float64Array(scratch);
+    this.ids = new Int32Array(scratch);
   }
 
   /**
@@ -50,7 +54,14 @@ export class Sampler {
    */
   pickRows(result: ForwardResult, rows: number, tokens: Int32Array, confidences: Float64Array, at = 0): void {
     for (let r = 0; r < rows; r++) {
-      if (this.greedy) {
+      if (this.greedyFiltered) {
+        // Dream and llama.cpp filter before the softmax even at temperature 0, so top-k 1 gives every
+        // candidate confidence 1 and positions commit left to right.
+        const token = result.argmax[r];
+        this.filterRow(result.logits, r * this.vocab);
+        tokens[at + r] = token;
+        confidences[at + r] = this.weights[token] / this.keptMass;
+      } else if (this.greedy) {
         tokens[at + r] = result.argmax[r];
         confidences[at + r] = result.prob[r];
       } else {
