@@ -1,0 +1,94 @@
+// The `dllm` bin as a user runs it: the bundled dist/cli.js (built by `npm test`'s pretest step) in a
+// child process, against the fixture models.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const CLI = join(ROOT, 'dist', 'cli.js');
+const fixture = (relative: string) => join(ROOT, 'test', 'fixtures', relative);
+
+function dllm(...args: string[]) {
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 2 ** 20 });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function maxAbsDiff(actual: number[][], expected: number[][]): number {
+  assert.is(actual.length, expected.length, 'row count');
+  let worst = 0;
+  actual.forEach((row, r) => {
+    assert.is(row.length, expected[r].length, `row ${r} width`);
+    row.forEach((value, i) => { worst = Math.max(worst, Math.abs(value - expected[r][i])); });
+  });
+  return worst;
+}
+
+for (const [model, attention, key] of [
+  ['sdar-tiny/sdar-tiny-f32.gguf', 'block:4', 'block_causal'],
+  ['sdar-tiny/hf-f32', 'causal', 'causal'],
+  ['fastdllm-tiny/hf-f32', 'block:32', 'block_causal'],
+] as const) {
+  test(`logits ${model} ${attention} reproduce llama.cpp`, () => {
+    const reference = JSON.parse(readFileSync(fixture(model.split('/')[0] + '/logits-f32.json'), 'utf8'));
+    const run = dllm('logits', '--model', fixture(model), '--tokens', reference.ids.join(','), '--attention', attention, '--threads', '2');
+    assert.is(run.code, 0, run.stderr);
+    const output = JSON.parse(run.stdout);
+    assert.ok(maxAbsDiff(output.logits, reference[key].logits) <= 1e-4);
+  });
+}
+
+test('logits of a quantised GGUF with full attention', () => {
+  const reference = JSON.parse(readFileSync(fixture('small-llada/reference-dequantized-Q4_0.json'), 'utf8'));
+  const run = dllm('logits', '--model', fixture('small-llada/small-llada-Q4_0.gguf'), '--tokens', reference.ids.join(','), '--threads', '1');
+  assert.is(run.code, 0, run.stderr);
+  assert.ok(maxAbsDiff(JSON.parse(run.stdout).logits, reference.logits) <= 1e-4);
+});
+
+test('generate prints text and one summary line', () => {
+  const run = dllm('generate', '--model', fixture('sdar-tiny/hf-f32'), '--prompt', 'the cat is', '--max-tokens', '10', '--threads', '2');
+  assert.is(run.code, 0, run.stderr);
+  const summary = run.stderr.trim().split('\n').filter((line) => /forwards \d+/.test(line));
+  assert.is(summary.length, 1, `summary lines in: ${run.stderr}`);
+  assert.match(summary[0], /tokens\/forward [\d.]+/);
+  assert.match(summary[0], /[\d.]+ tokens\/s/);
+});
+
+test('generate is deterministic and thread-independent when greedy', () => {
+  const args = ['generate', '--model', fixture('fastdllm-tiny/hf-f32'), '--prompt', 'Name three colors.', '--max-tokens', '24'];
+  const one = dllm(...args, '--threads', '1');
+  const two = dllm(...args, '--threads', '2');
+  assert.is(one.code, 0, one.stderr);
+  assert.is(two.code, 0, two.stderr);
+  assert.is(one.stdout, two.stdout);
+});
+
+test('truncated model file gives a clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dllm-cli-'));
+  const bytes = readFileSync(fixture('sdar-tiny/sdar-tiny-f32.gguf'));
+  const truncated = join(dir, 'truncated.gguf');
+  writeFileSync(truncated, bytes.subarray(0, 5000));
+  const run = dllm('logits', '--model', truncated, '--tokens', '1,2,3');
+  assert.is(run.code, 1);
+  assert.match(run.stderr, /^dllm: /);
+  assert.match(run.stderr, /truncat|past the end|beyond/i);
+  assert.not.match(run.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('missing model path names the path', () => {
+  const run = dllm('logits', '--model', '/nonexistent/model.gguf', '--tokens', '1');
+  assert.is(run.code, 1);
+  assert.match(run.stderr, /\/nonexistent\/model\.gguf/);
+});
+
+test('help lists every generate flag', () => {
+  const run = dllm('generate', '--help');
+  assert.is(run.code, 0);
+  for (const flag of ['--model', '--prompt', '--max-tokens', '--block', '--steps', '--threshold', '--temperature', '--top-k', '--top-p', '--seed', '--threads']) {
+    assert.ok(run.stdout.includes(flag), `${flag} missing from help`);
+  }
+});
+
+test.run();
