@@ -5,6 +5,8 @@
 // kk. Rows past m in the last panel are zero padding. The TypeScript packer is packF32Panels in
 // src/runtime/kernels.ts.
 
+import { madd } from './vector';
+
 /** Returns lane j (0..7) of the 8 floats held in lo (lanes 0..3) and hi (lanes 4..7). */
 function laneOf8(lo: v128, hi: v128, j: i32): f32 {
   switch (j) {
@@ -77,17 +79,17 @@ export function matmul_f32(
         const lo = v128.load(p);
         const hi = v128.load(p, 16);
         let s = v128.load32_splat(x0 + xOffset);
-        a0 = f32x4.add(a0, f32x4.mul(s, lo));
-        b0 = f32x4.add(b0, f32x4.mul(s, hi));
+        a0 = madd(s, lo, a0);
+        b0 = madd(s, hi, b0);
         s = v128.load32_splat(x1 + xOffset);
-        a1 = f32x4.add(a1, f32x4.mul(s, lo));
-        b1 = f32x4.add(b1, f32x4.mul(s, hi));
+        a1 = madd(s, lo, a1);
+        b1 = madd(s, hi, b1);
         s = v128.load32_splat(x2 + xOffset);
-        a2 = f32x4.add(a2, f32x4.mul(s, lo));
-        b2 = f32x4.add(b2, f32x4.mul(s, hi));
+        a2 = madd(s, lo, a2);
+        b2 = madd(s, hi, b2);
         s = v128.load32_splat(x3 + xOffset);
-        a3 = f32x4.add(a3, f32x4.mul(s, lo));
-        b3 = f32x4.add(b3, f32x4.mul(s, hi));
+        a3 = madd(s, lo, a3);
+        b3 = madd(s, hi, b3);
         xOffset += 4;
       }
       const out = y + <usize>r * yStride + (<usize>o << 2);
@@ -104,8 +106,8 @@ export function matmul_f32(
       let xOffset: usize = 0;
       for (let p = panel; p < panelEnd; p += 32) {
         const s = v128.load32_splat(x0 + xOffset);
-        a0 = f32x4.add(a0, f32x4.mul(s, v128.load(p)));
-        b0 = f32x4.add(b0, f32x4.mul(s, v128.load(p, 16)));
+        a0 = madd(s, v128.load(p), a0);
+        b0 = madd(s, v128.load(p, 16), b0);
         xOffset += 4;
       }
       storeOutputs8(y + <usize>r * yStride + (<usize>o << 2), a0, b0, biasAt, cols, accumulate);

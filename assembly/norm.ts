@@ -80,7 +80,8 @@ export function rmsnorm(
       squares += a * a;
     }
 
-    const inverse: f32 = 1.0 / sqrt<f32>(squares / <f32>dim + eps);
+    // Squares beyond the f32 range would scale the row to zeros; NaN lets the engine report the overflow.
+    const inverse: f32 = squares == Infinity ? NaN : 1.0 / sqrt<f32>(squares / <f32>dim + eps);
     const inverse4 = f32x4.splat(inverse);
     for (i = 0; i < dim4; i += 4) {
       const at = <usize>i << 2;

@@ -62,6 +62,8 @@ export function expScalar(x: f32): f32 {
  * then ln(m) = 2 atanh(t) with t = (m - 1) / (m + 1), |t| < 0.172, summed to t^15 (error below 1e-13).
  */
 export function logPositive(x: f64): f64 {
+  // Zero would recurse forever in the subnormal branch; it and NaN come from overflowed logits.
+  if (!(x > 0)) return x == 0 ? -Infinity : NaN;
   const bits = reinterpret<u64>(x);
   let e = <i32>((bits >> 52) & 0x7ff) - 1023;
   let m = reinterpret<f64>((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
@@ -111,4 +113,14 @@ export function halfToFloatScalar(bits: u32): f32 {
 // @ts-ignore: decorator
 @inline export function bf16ToFloatScalar(bits: u32): f32 {
   return reinterpret<f32>(bits << 16);
+}
+
+/**
+ * Returns a * b + c on four f32 lanes. The relaxed-SIMD build uses f32x4.relaxed_madd, which the runtime
+ * may compute fused (one rounding) or as a multiply and an add; the other builds always round twice.
+ */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
 }

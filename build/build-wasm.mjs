@@ -1,6 +1,7 @@
 // Compiles assembly/ into the wasm builds listed in asconfig.json: "shared" (shared memory, SIMD,
-// threads) for the worker pool and "single" (plain memory, SIMD) for runtimes without cross-origin
-// isolation. The .wasm files land in build/ and are copied to dist/ by build-js.mjs. With --if-stale,
+// threads) for the worker pool and "single" (plain memory, SIMD) for one thread and runtimes without
+// cross-origin isolation, each also as a "-relaxed" twin with relaxed SIMD that
+// src/runtime/kernel-build.ts chooses at start-up where the runtime supports it. The .wasm files land in build/ and are copied to dist/ by build-js.mjs. With --if-stale,
 // a build whose .wasm is newer than every source file is skipped (used before `npm test`).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -11,7 +12,12 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const asc = join(dirname(require.resolve('assemblyscript/package.json')), 'bin', 'asc.js');
-const targets = { shared: 'build/dllm-shared.wasm', single: 'build/dllm-single.wasm' };
+const targets = {
+  shared: 'build/dllm-shared.wasm',
+  'shared-relaxed': 'build/dllm-shared-relaxed.wasm',
+  single: 'build/dllm-single.wasm',
+  'single-relaxed': 'build/dllm-single-relaxed.wasm',
+};
 
 function newestSourceTime() {
   const sources = readdirSync(join(root, 'assembly')).map((name) => join(root, 'assembly', name));

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// The `dllm` command: `generate` streams a continuation (optionally redrawing the canvas as it is
-// refined), `logits` prints the raw logits of a token sequence as JSON for comparison with a reference.
-import { parseArgs } from 'node:util';
+// The `dllm` command. `generate` streams a continuation, optionally redrawing the canvas as it is
+// refined. `chat` runs a conversation read line by line from stdin. `logits` prints the raw logits of a
+// token sequence as JSON for comparison with a reference.
+import { createInterface } from 'node:readline';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from './errors.js';
 import { loadModel } from './index.js';
-import type { GenerateOptions, Model, StepEvent, TokenizerLike } from './model.js';
+import {
+  defaultStrategy, STRATEGY_NAMES, type ChatMessage, type GenerateOptions, type GenerateResult, type Generation, type StepEvent, type TokenizerLike,
+} from './model.js';
 import type { AttentionKind } from './models/types.js';
 
 const MAIN_HELP = `Usage: dllm <command> [flags]
@@ -13,10 +17,40 @@ Runs diffusion language models on the CPU through WebAssembly.
 
 Commands:
   generate   generate text from a prompt
+  chat       chat with the model: one user message per line on stdin, history kept
   logits     print the raw logits of a token sequence as JSON
 
 Run \`dllm <command> --help\` for the flags of a command.
 Set DLLM_DEBUG=1 to print stack traces on errors.`;
+
+/** Decoding flags shared by `generate` and `chat`. */
+const DECODING_FLAGS = `Decoding (defaults depend on the strategy and the model; see docs/decoding.md):
+  --strategy NAME          ${STRATEGY_NAMES.join(', ')}
+                           (default: the model family's own)
+  --max-tokens N           tokens to generate, at most (default: 128)
+  --block N                block length in tokens
+  --steps N                refinement steps over the whole generation, spread over the blocks
+  --steps-per-block N      refinement steps per block; excludes --steps
+  --threshold X            commit every position with confidence >= X, in (0, 1]; 'none' disables
+  --temperature X          sampling temperature; 0 is greedy (default: 0)
+  --top-k N                sample among the N most likely tokens; 0 disables (default: 0)
+  --top-p X                sample within the top-p nucleus, in (0, 1]; 1 disables (default: 1)
+  --seed N                 sampler seed, an integer (default: random)
+  --remasking NAME         llada: low_confidence, random; sdar: low_confidence_dynamic,
+                           low_confidence_static, sequential
+  --cfg-scale X            llada: classifier-free guidance weight; 0 disables (default: 0)
+  --eps X                  dream: end of the timestep schedule, in (0, 1) (default: 0.001)
+  --algorithm NAME         dream: origin, maskgit_plus, topk_margin, entropy (default: entropy)
+  --alg-temp X             dream: sample positions from softmax(confidence / X); 0 takes the top
+  --sub-block N            fast-dllm-v2: sub-block length in tokens (default: 8)
+  --cache MODE             llada, dream, fast-dllm: none, prefix, dual; fast-dllm-v2: prefix, dual
+  --edit-threshold X       editing: replace a token when a new candidate's probability is above X
+  --max-post-steps N       editing: forwards after a block has no masks, while edits continue
+  --no-early-stop          run every block even after a stop token is final
+  --suppress-eos           commit stop-token candidates last
+  --window N               wedlm: slots in the sliding window (default: 16)
+  --entropy-threshold X    wedlm: fill slots whose penalised entropy is below X nats (default: 0.4)
+  --position-penalty X     wedlm: entropy added per slot after the first mask (default: 0.02)`;
 
 const GENERATE_HELP = `Usage: dllm generate --prompt TEXT [flags]
 
@@ -26,21 +60,27 @@ Flags:
   --model PATH             GGUF file or Hugging Face folder (default: the embedded model)
   --prompt TEXT            prompt text (required)
   --chat                   wrap the prompt as a user message in the model's chat template
-  --max-tokens N           tokens to generate, at most (default: 128)
-  --block N                block length in tokens (default: the model's block size, else 32)
-  --steps N                refinement steps over the whole generation, spread over the blocks
-                           (default: none, the threshold decides)
-  --steps-per-block N      refinement steps per block; excludes --steps (default: none)
-  --threshold X            commit every position with confidence >= X, in (0, 1]
-                           (default: 0.9 without --steps or --steps-per-block, else none)
-  --temperature X          sampling temperature; 0 is greedy (default: 0)
-  --top-k N                sample among the N most likely tokens; 0 disables (default: 0)
-  --top-p X                sample within the top-p nucleus, in (0, 1]; 1 disables (default: 1)
-  --seed N                 sampler seed, an integer (default: random)
   --threads N              threads per forward (default: available cores, at most 8)
   --show-canvas            redraw the canvas after every forward, masks shown as ░
                            (one line per forward when stdout is not a terminal)
-  -h, --help               print this help`;
+  -h, --help               print this help
+
+${DECODING_FLAGS}`;
+
+const CHAT_HELP = `Usage: dllm chat [flags]
+
+Reads one user message per line from stdin and streams each reply to stdout, keeping the conversation
+in the model's chat template. A summary line per reply goes to stderr. Ctrl-C stops the current reply;
+Ctrl-D (end of input) quits.
+
+Flags:
+  --model PATH             GGUF file or Hugging Face folder (default: the embedded model)
+  --system TEXT            system message at the start of the conversation
+  --threads N              threads per forward (default: available cores, at most 8)
+  --show-canvas            redraw the canvas after every forward, masks shown as ░
+  -h, --help               print this help
+
+${DECODING_FLAGS}`;
 
 const LOGITS_HELP = `Usage: dllm logits --tokens ID,ID,... [flags]
 
@@ -95,6 +135,94 @@ function parseAttention(value: string): { attention: AttentionKind; blockSize?: 
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Decoding flags
+
+const DECODING_OPTIONS = {
+  strategy: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  block: { type: 'string' },
+  steps: { type: 'string' },
+  'steps-per-block': { type: 'string' },
+  threshold: { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  remasking: { type: 'string' },
+  'cfg-scale': { type: 'string' },
+  eps: { type: 'string' },
+  algorithm: { type: 'string' },
+  'alg-temp': { type: 'string' },
+  'sub-block': { type: 'string' },
+  cache: { type: 'string' },
+  'edit-threshold': { type: 'string' },
+  'max-post-steps': { type: 'string' },
+  'no-early-stop': { type: 'boolean' },
+  'suppress-eos': { type: 'boolean' },
+  window: { type: 'string' },
+  'entropy-threshold': { type: 'string' },
+  'position-penalty': { type: 'string' },
+} satisfies ParseArgsConfig['options'];
+
+type FlagValues = Record<string, string | boolean | undefined>;
+
+/** Builds GenerateOptions from the decoding flags; the Model validates names and ranges. */
+function decodingOptions(values: FlagValues): GenerateOptions {
+  const text = (name: string) => values[name] as string | undefined;
+  const threshold = text('threshold');
+  return {
+    strategy: text('strategy') as GenerateOptions['strategy'],
+    maxTokens: integerFlag('max-tokens', text('max-tokens')),
+    blockLength: integerFlag('block', text('block')),
+    steps: integerFlag('steps', text('steps')),
+    stepsPerBlock: integerFlag('steps-per-block', text('steps-per-block')),
+    threshold: threshold === 'none' ? null : numberFlag('threshold', threshold),
+    temperature: numberFlag('temperature', text('temperature')),
+    topK: integerFlag('top-k', text('top-k')),
+    topP: numberFlag('top-p', text('top-p')),
+    seed: integerFlag('seed', text('seed')),
+    remasking: text('remasking') as GenerateOptions['remasking'],
+    cfgScale: numberFlag('cfg-scale', text('cfg-scale')),
+    eps: numberFlag('eps', text('eps')),
+    algorithm: text('algorithm') as GenerateOptions['algorithm'],
+    algTemp: numberFlag('alg-temp', text('alg-temp')),
+    subBlockLength: integerFlag('sub-block', text('sub-block')),
+    cache: text('cache') as GenerateOptions['cache'],
+    editThreshold: numberFlag('edit-threshold', text('edit-threshold')),
+    maxPostSteps: integerFlag('max-post-steps', text('max-post-steps')),
+    eosEarlyStop: values['no-early-stop'] ? false : undefined,
+    suppressEos: values['suppress-eos'] ? true : undefined,
+    window: integerFlag('window', text('window')),
+    entropyThreshold: numberFlag('entropy-threshold', text('entropy-threshold')),
+    positionPenalty: numberFlag('position-penalty', text('position-penalty')),
+  };
+}
+
+/** Streams one request to stdout (text, or the canvas view) and returns its result. */
+async function streamGeneration(generation: Generation, canvasView: CanvasView | null): Promise<GenerateResult> {
+  for await (const event of generation) {
+    if (event.type === 'step') canvasView?.draw(event);
+    else if (!canvasView) await write(event.text);
+  }
+  const result = await generation.result;
+  if (canvasView) {
+    canvasView.clear();
+    await write(result.text);
+  }
+  await write('\n');
+  return result;
+}
+
+function printSummary(result: GenerateResult, strategy: string): void {
+  const { stats } = result;
+  process.stderr.write(
+    `${strategy}: forwards ${stats.forwards}, tokens/forward ${stats.tokensPerForward.toFixed(2)}, ` +
+      `${stats.tokensPerSecond.toFixed(1)} tokens/s, first block ${Math.round(stats.timeToFirstBlockMs)} ms, ` +
+      `${stats.generatedTokens} tokens, ${result.stopReason === 'stop' ? 'ended by a stop token' : 'reached --max-tokens'}\n`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
 // generate
 
 async function runGenerate(args: string[]): Promise<void> {
@@ -104,18 +232,10 @@ async function runGenerate(args: string[]): Promise<void> {
       model: { type: 'string' },
       prompt: { type: 'string' },
       chat: { type: 'boolean' },
-      'max-tokens': { type: 'string' },
-      block: { type: 'string' },
-      steps: { type: 'string' },
-      'steps-per-block': { type: 'string' },
-      threshold: { type: 'string' },
-      temperature: { type: 'string' },
-      'top-k': { type: 'string' },
-      'top-p': { type: 'string' },
-      seed: { type: 'string' },
       threads: { type: 'string' },
       'show-canvas': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      ...DECODING_OPTIONS,
     },
   });
   if (values.help) {
@@ -125,18 +245,7 @@ async function runGenerate(args: string[]): Promise<void> {
   if (values.prompt === undefined) throw new ConfigError('MISSING_FIELD', 'Missing --prompt TEXT; see `dllm generate --help`.');
 
   const controller = new AbortController();
-  const options: GenerateOptions = {
-    maxTokens: integerFlag('max-tokens', values['max-tokens']),
-    blockLength: integerFlag('block', values.block),
-    steps: integerFlag('steps', values.steps),
-    stepsPerBlock: integerFlag('steps-per-block', values['steps-per-block']),
-    threshold: numberFlag('threshold', values.threshold),
-    temperature: numberFlag('temperature', values.temperature),
-    topK: integerFlag('top-k', values['top-k']),
-    topP: numberFlag('top-p', values['top-p']),
-    seed: integerFlag('seed', values.seed),
-    signal: controller.signal,
-  };
+  const options: GenerateOptions = { ...decodingOptions(values), signal: controller.signal };
   const threads = integerFlag('threads', values.threads);
 
   const model = await loadModel(values.model, { threads, signal: controller.signal });
@@ -147,25 +256,77 @@ async function runGenerate(args: string[]): Promise<void> {
     const generation = values.chat
       ? model.chat([{ role: 'user', content: values.prompt }], options)
       : model.generate(values.prompt, options);
-    for await (const event of generation) {
-      if (event.type === 'step') canvasView?.draw(event);
-      else if (!canvasView) await write(event.text);
-    }
-    const result = await generation.result;
-    if (canvasView) {
-      canvasView.clear();
-      await write(result.text);
-    }
-    await write('\n');
-
-    const { stats } = result;
-    process.stderr.write(
-      `forwards ${stats.forwards}, tokens/forward ${stats.tokensPerForward.toFixed(2)}, ` +
-        `${stats.tokensPerSecond.toFixed(1)} tokens/s, first block ${Math.round(stats.timeToFirstBlockMs)} ms, ` +
-        `${stats.generatedTokens} tokens, ${result.stopReason === 'stop' ? 'ended by a stop token' : 'reached --max-tokens'}\n`,
-    );
+    const result = await streamGeneration(generation, canvasView);
+    printSummary(result, options.strategy ?? defaultStrategy(model.config));
   } finally {
     process.off('SIGINT', onInterrupt);
+    await model.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// chat
+
+async function runChat(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      system: { type: 'string' },
+      threads: { type: 'string' },
+      'show-canvas': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      ...DECODING_OPTIONS,
+    },
+  });
+  if (values.help) {
+    console.log(CHAT_HELP);
+    return;
+  }
+  const options = decodingOptions(values);
+  const threads = integerFlag('threads', values.threads);
+  const model = await loadModel(values.model, { threads });
+  const history: ChatMessage[] = values.system === undefined ? [] : [{ role: 'system', content: values.system }];
+  const interactive = Boolean(process.stdin.isTTY);
+  const lines = createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, terminal: interactive });
+
+  // Ctrl-C stops the reply being generated; with no reply running it quits.
+  let controller: AbortController | null = null;
+  const onInterrupt = () => {
+    if (controller) controller.abort();
+    else lines.close();
+  };
+  lines.on('SIGINT', onInterrupt);
+  process.on('SIGINT', onInterrupt);
+  try {
+    const canvasView = values['show-canvas'] ? new CanvasView(model.tokenizer) : null;
+    if (interactive) lines.setPrompt('> ');
+    if (interactive) lines.prompt();
+    for await (const line of lines) {
+      const content = line.trim();
+      if (content === '') {
+        if (interactive) lines.prompt();
+        continue;
+      }
+      history.push({ role: 'user', content });
+      controller = new AbortController();
+      try {
+        const result = await streamGeneration(model.chat(history, { ...options, signal: controller.signal }), canvasView);
+        history.push({ role: 'assistant', content: result.text });
+        printSummary(result, options.strategy ?? defaultStrategy(model.config));
+      } catch (error) {
+        if ((error as Error).name !== 'AbortError') throw error;
+        // The interrupted turn is dropped from the history, so the next message starts clean.
+        history.pop();
+        process.stderr.write('\ndllm: reply interrupted\n');
+      } finally {
+        controller = null;
+      }
+      if (interactive) lines.prompt();
+    }
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    lines.close();
     await model.dispose();
   }
 }
@@ -288,6 +449,7 @@ function write(text: string): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'generate') return runGenerate(rest);
+  if (command === 'chat') return runChat(rest);
   if (command === 'logits') return runLogits(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     console.log(MAIN_HELP);

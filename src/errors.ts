@@ -20,9 +20,13 @@ export type ModelFormatErrorCode =
   | 'UNKNOWN_DTYPE'
   | 'SHAPE_MISMATCH'
   | 'MISSING_TENSOR'
-  | 'MISSING_FILE';
+  | 'MISSING_FILE'
+  | 'NON_FINITE_WEIGHT';
 
-/** The bytes of a checkpoint are not what the format requires: bad magic, truncation, bad offsets or shapes. */
+/**
+ * The bytes of a checkpoint are not what the format requires: bad magic, truncation, bad offsets or shapes,
+ * or a weight that is NaN or infinite.
+ */
 export class ModelFormatError extends DllmError {
   override name = 'ModelFormatError';
   declare readonly code: ModelFormatErrorCode;
@@ -44,9 +48,12 @@ export class UnsupportedModelError extends DllmError {
   }
 }
 
-export type ConfigErrorCode = 'MISSING_FIELD' | 'INVALID_OPTION';
+export type ConfigErrorCode = 'MISSING_FIELD' | 'INVALID_OPTION' | 'INVALID_TOKENIZER' | 'INVALID_CHAT_TEMPLATE';
 
-/** A model config lacks a required field, or a caller passed an invalid option. */
+/**
+ * A model config lacks a required field, a caller passed an invalid option, or the checkpoint's tokenizer
+ * files or chat template cannot be used.
+ */
 export class ConfigError extends DllmError {
   override name = 'ConfigError';
   declare readonly code: ConfigErrorCode;
@@ -56,14 +63,27 @@ export class ConfigError extends DllmError {
   }
 }
 
-/** A model whose weights and caches do not fit in the 4 GiB that wasm32 can address. */
+export type ModelTooLargeErrorCode = 'MODEL_TOO_LARGE' | 'OUT_OF_MEMORY';
+
+/**
+ * A model whose weights and caches do not fit in wasm memory: MODEL_TOO_LARGE when the plan exceeds the
+ * 4 GiB that wasm32 addresses, OUT_OF_MEMORY when the runtime refused to allocate a smaller memory.
+ */
 export class ModelTooLargeError extends DllmError {
   override name = 'ModelTooLargeError';
+  declare readonly code: ModelTooLargeErrorCode;
   readonly requiredBytes: number;
+  /** The 4 GiB wasm32 limit for MODEL_TOO_LARGE; NaN for OUT_OF_MEMORY, because runtimes do not report their limit. */
   readonly limitBytes: number;
 
-  constructor(requiredBytes: number, limitBytes: number, message: string) {
-    super('MODEL_TOO_LARGE', message);
+  constructor(
+    requiredBytes: number,
+    limitBytes: number,
+    message: string,
+    code: ModelTooLargeErrorCode = 'MODEL_TOO_LARGE',
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
     this.requiredBytes = requiredBytes;
     this.limitBytes = limitBytes;
   }
@@ -97,5 +117,26 @@ export class WorkerError extends DllmError {
 
   constructor(message: string, options?: { cause?: unknown }) {
     super('WORKER_FAILED', message, options);
+  }
+}
+
+/** A request made to a model after `dispose()`, or one still running when `dispose()` was called. */
+export class ModelDisposedError extends DllmError {
+  override name = 'ModelDisposedError';
+
+  constructor(message = 'The model was disposed; load it again to run it.') {
+    super('MODEL_DISPOSED', message);
+  }
+}
+
+/**
+ * A forward produced NaN or infinite values although every weight is finite: activations overflowed
+ * float32. The output is not turned into tokens.
+ */
+export class NumericError extends DllmError {
+  override name = 'NumericError';
+
+  constructor(message: string) {
+    super('NON_FINITE_OUTPUT', message);
   }
 }

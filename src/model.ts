@@ -1,15 +1,20 @@
 // The public Model: a forward engine, a tokenizer and a config behind `generate`, `chat` and `logits`.
 //
-// Chapters: public types -> option defaults and validation -> the Generation handle -> Model.
-import { ConfigError, ContextOverflowError } from './errors.js';
+// Chapters: public types -> validation -> the Generation handle -> Model. Request options and their
+// defaults are in decode/options.ts.
+import { ConfigError, ContextOverflowError, ModelDisposedError } from './errors.js';
 import { singleBlockAttention } from './decode/block-diffusion.js';
 import { generateTokens } from './decode/generate.js';
+import { resolveSettings, type GenerateOptions } from './decode/options.js';
 import type { DecodeSettings, StepEvent } from './decode/types.js';
 import type { ForwardEngine } from './models/engine-types.js';
-import type { AttentionKind, Family, ModelConfig } from './models/types.js';
+import type { AttentionKind, ModelConfig } from './models/types.js';
 import { TextStream } from './text-stream.js';
 
-export type { StepEvent } from './decode/types.js';
+export type { StepEvent, StrategyName, CacheMode } from './decode/types.js';
+export { STRATEGY_NAMES } from './decode/types.js';
+export type { GenerateOptions, Remasking, DreamAlgorithm } from './decode/options.js';
+export { defaultStrategy, resolveSettings } from './decode/options.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
@@ -24,39 +29,6 @@ export interface TokenizerLike {
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
   decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): string;
   applyChatTemplate(messages: readonly ChatMessage[], options?: { addGenerationPrompt?: boolean }): string;
-}
-
-export interface GenerateOptions {
-  /** Generated positions; the result may be shorter when a stop token ends it. Default 128. */
-  maxTokens?: number;
-  /** Positions refined together. Default: the checkpoint's block size, or 32 when it has none. */
-  blockLength?: number;
-  /**
-   * Refinement steps over the whole generation, spread evenly over the blocks (LLaDA, Dream and
-   * llama.cpp count steps this way). Excludes `stepsPerBlock`.
-   */
-  steps?: number;
-  /** Refinement steps per block (SDAR counts steps this way). Excludes `steps`. */
-  stepsPerBlock?: number;
-  /**
-   * Commit every masked position whose confidence is at least this, in (0, 1]; null disables the
-   * threshold. Default: the family's threshold (0.9) when neither `steps` nor `stepsPerBlock` is set,
-   * else null. With a step budget as well, a step commits whichever is more: the budget's count or the
-   * positions at or above the threshold.
-   */
-  threshold?: number | null;
-  /** Sampling temperature; 0 decodes greedily. Default 0. */
-  temperature?: number;
-  /** Sample only among the k most likely tokens; 0 disables. Default 0. */
-  topK?: number;
-  /** Sample only within the top-p nucleus, in (0, 1]; 1 disables. Default 1. */
-  topP?: number;
-  /** Seed of the sampler; the same seed and options reproduce the same output. Default: random. */
-  seed?: number;
-  /** Stops the request between forwards; the promise then rejects with AbortError. */
-  signal?: AbortSignal;
-  /** Called after every forward with the same event that the iterator yields. */
-  onStep?: (event: StepEvent) => void;
 }
 
 /** Text that became final, in order. Concatenating all pieces gives the result's text. */
@@ -109,79 +81,7 @@ export interface LogitsOptions {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Defaults and validation
-
-/**
- * Confidence threshold per family when a request sets no step budget. Sources: Fast-dLLM v2's chatbot
- * uses 0.9; SDAR's serving examples (JetEngine, LMDeploy) use 0.9 where its generate.py defaults to
- * 0.85; the Fast-dLLM paper picks 0.9 for LLaDA and Dream. Causal checkpoints cannot generate.
- */
-const DEFAULT_THRESHOLD: Record<Family, number> = {
-  'sdar': 0.9,
-  'fast-dllm-v2': 0.9,
-  'llada': 0.9,
-  'dream': 0.9,
-  'qwen2': 0.9,
-  'qwen3': 0.9,
-};
-
-const DEFAULT_MAX_TOKENS = 128;
-const DEFAULT_BLOCK_LENGTH = 32;
-
-/**
- * Logit rows per forward in `logits`. The wasm engine computes at least 64 rows per forward for any
- * vocabulary (more when the vocabulary is small), so 64 always fits.
- */
-const LOGITS_ROWS_PER_FORWARD = 64;
-
-/** Resolves defaults and throws ConfigError, naming the option and its valid range, on invalid input. */
-export function resolveSettings(options: GenerateOptions, config: ModelConfig): DecodeSettings {
-  const maxTokens = integerOption('maxTokens', options.maxTokens, DEFAULT_MAX_TOKENS, 1);
-  const blockLength = integerOption('blockLength', options.blockLength, config.blockSize > 0 ? config.blockSize : DEFAULT_BLOCK_LENGTH, 1);
-  const steps = options.steps === undefined ? null : integerOption('steps', options.steps, 0, 1);
-  const stepsPerBlock = options.stepsPerBlock === undefined ? null : integerOption('stepsPerBlock', options.stepsPerBlock, 0, 1);
-  if (steps !== null && stepsPerBlock !== null) {
-    throw new ConfigError('INVALID_OPTION', `Set either steps (${steps}) or stepsPerBlock (${stepsPerBlock}), not both.`);
-  }
-
-  let threshold: number | null;
-  if (options.threshold === undefined) {
-    threshold = steps === null && stepsPerBlock === null ? DEFAULT_THRESHOLD[config.family] ?? 0.9 : null;
-  } else if (options.threshold === null) {
-    threshold = null;
-  } else {
-    threshold = options.threshold;
-    if (!(threshold > 0 && threshold <= 1)) {
-      throw new ConfigError('INVALID_OPTION', `Invalid threshold ${threshold}: expected a number in (0, 1].`);
-    }
-  }
-  // Without a threshold and without a budget, commit one position per step.
-  const budgetPerBlock = threshold === null && steps === null && stepsPerBlock === null ? blockLength : stepsPerBlock;
-
-  const temperature = options.temperature ?? 0;
-  if (!(temperature >= 0 && Number.isFinite(temperature))) {
-    throw new ConfigError('INVALID_OPTION', `Invalid temperature ${temperature}: expected a finite number >= 0 (0 is greedy).`);
-  }
-  const topK = integerOption('topK', options.topK, 0, 0);
-  const topP = options.topP ?? 1;
-  if (!(topP > 0 && topP <= 1)) {
-    throw new ConfigError('INVALID_OPTION', `Invalid topP ${topP}: expected a number in (0, 1] (1 disables it).`);
-  }
-  if (options.seed !== undefined && !Number.isInteger(options.seed)) {
-    throw new ConfigError('INVALID_OPTION', `Invalid seed ${options.seed}: expected an integer.`);
-  }
-
-  return {
-    maxTokens,
-    blockLength,
-    steps,
-    stepsPerBlock: budgetPerBlock,
-    threshold,
-    sampling: { temperature, topK, topP },
-    seed: options.seed,
-    signal: options.signal,
-  };
-}
+// Validation
 
 function integerOption(name: string, value: number | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
@@ -263,6 +163,7 @@ export class Model {
   readonly config: ModelConfig;
   // Requests share one KV cache, so each waits for the one before it. The tail never rejects.
   private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
 
   /** `config` defaults to the engine's; the decoding loops always read the engine's. */
   constructor(engine: ForwardEngine, tokenizer: TokenizerLike | null, config: ModelConfig = engine.config) {
@@ -302,8 +203,8 @@ export class Model {
   /**
    * Computes the raw logits of every position of `tokens`. 'block-causal' runs one forward per block, in
    * order, so each block attends to the cached K/V of the blocks before it; 'full' forwards the whole
-   * sequence from position 0; 'causal' runs chunks of 64 positions. A forward returns at most 64 rows, so
-   * 'full' (and a block longer than 64) repeats the forward once per 64 rows.
+   * sequence from position 0; 'causal' runs chunks of up to the engine's maxLogitRows positions. A forward
+   * returns at most maxLogitRows rows, so 'full' (and a longer block) repeats the forward for the rest.
    */
   async logits(tokens: readonly number[], options: LogitsOptions = {}): Promise<LogitsResult> {
     const attention = options.attention ?? this.config.attention;
@@ -315,14 +216,22 @@ export class Model {
     return this.enqueue(() => this.runLogits(Int32Array.from(tokens), attention, blockSize));
   }
 
-  /** Releases the engine's workers and memory. Waits for queued requests first. */
+  /**
+   * Releases the engine's workers and memory. The running request rejects with ModelDisposedError at its
+   * next forward, and queued and later requests reject with it too.
+   */
   async dispose(): Promise<void> {
-    await this.queue;
+    if (this.disposed) return;
+    this.disposed = true;
     await this.engine.dispose();
+    await this.queue;
   }
 
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(job);
+    const run = this.queue.then(() => {
+      if (this.disposed) throw new ModelDisposedError();
+      return job();
+    });
     this.queue = run.catch(() => {});
     return run;
   }
@@ -354,6 +263,11 @@ export class Model {
       }
     });
     if (textStream) {
+      // A loop can finalize tokens without a later event (token editing finalizes its last block at the end).
+      if (outcome.tokens.length > emittedTokens) {
+        const text = textStream.push(outcome.tokens.subarray(emittedTokens));
+        if (text) emit({ type: 'text', text });
+      }
       const rest = textStream.flush();
       if (rest) emit({ type: 'text', text: rest });
     }
@@ -388,11 +302,12 @@ export class Model {
     }
     const data = new Float32Array(n * vocab);
 
-    // Forwards [start, end) and copies its rows into `data`. A forward computes at most
-    // LOGITS_ROWS_PER_FORWARD rows, so a longer range is forwarded again for the remaining rows.
+    // Forwards [start, end) and copies its rows into `data`. A forward computes at most maxLogitRows
+    // rows, so a longer range is forwarded again for the remaining rows.
+    const rowsPerForward = Math.max(1, this.engine.maxLogitRows);
     const forwardRange = async (start: number, end: number, kind: AttentionKind): Promise<void> => {
-      for (let first = 0; first < end - start; first += LOGITS_ROWS_PER_FORWARD) {
-        const count = Math.min(LOGITS_ROWS_PER_FORWARD, end - start - first);
+      for (let first = 0; first < end - start; first += rowsPerForward) {
+        const count = Math.min(rowsPerForward, end - start - first);
         const rows = new Int32Array(count);
         for (let r = 0; r < count; r++) rows[r] = first + r;
         const result = await this.engine.forward({ tokens: tokens.subarray(start, end), start, attention: kind, logitRows: rows });
@@ -403,7 +318,7 @@ export class Model {
     if (attention === 'full') {
       if (n > 0) await forwardRange(0, n, 'full');
     } else {
-      const step = attention === 'causal' ? LOGITS_ROWS_PER_FORWARD : blockSize;
+      const step = attention === 'causal' ? Math.min(rowsPerForward, this.engine.maxRows) : blockSize;
       const kind = attention === 'causal' ? 'causal' : singleBlockAttention(this.config, blockSize);
       for (let start = 0; start < n; start += step) await forwardRange(start, Math.min(start + step, n), kind);
     }

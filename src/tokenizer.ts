@@ -155,14 +155,14 @@ export class TextTokenizer {
   /**
    * Decodes ids to text. Ids without text (padding rows beyond the tokenizer, GGUF UNUSED tokens) decode
    * to nothing. Bytes that do not form complete UTF-8 characters decode to U+FFFD.
-   * Throws RangeError for an id that is not a non-negative integer.
+   * Throws ConfigError INVALID_OPTION for an id that is not a non-negative integer.
    */
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     const withText: number[] = [];
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (!Number.isInteger(id) || id < 0) {
-        throw new RangeError(`Invalid token id ${id} at index ${i}: token ids are non-negative integers`);
+        throw new ConfigError('INVALID_OPTION', `Invalid token id ${id} at index ${i}: token ids are non-negative integers`);
       }
       if (this.inner.id_to_token(id) !== undefined) withText.push(id);
     }
@@ -184,9 +184,12 @@ export class TextTokenizer {
   /**
    * Renders messages through the checkpoint's Jinja chat template. `bos_token` is passed as "" because
    * `encode` adds BOS itself where the tokenizer wants one, so a template that writes `{{ bos_token }}`
-   * would double it. Throws ConfigError when there is no template or it fails to parse or render.
+   * would double it. Throws ConfigError MISSING_FIELD when there is no template, INVALID_CHAT_TEMPLATE
+   * when it fails to parse or render, and INVALID_OPTION for messages that are not {role, content}
+   * strings or that the template rejects through `raise_exception`.
    */
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+    checkMessages(messages);
     const template = this.compileChatTemplate();
     const eosToken = this.eosTokenId >= 0 ? this.idToToken(this.eosTokenId) ?? '' : '';
     try {
@@ -197,9 +200,15 @@ export class TextTokenizer {
         eos_token: eosToken,
       });
     } catch (error) {
-      // Templates reject message lists they cannot format through raise_exception, so this is usually
-      // the caller's input (roles out of order, for example), not the checkpoint.
-      throw new ConfigError('INVALID_OPTION', `Chat template failed to render: ${errorMessage(error)}`, { cause: error });
+      // The library's raise_exception throws a plain Error, as do its own failures, and the template
+      // cannot replace it. A message that appears in the template's text is taken to be a raise_exception
+      // literal, such as "Conversation roles must alternate user/assistant/...".
+      // NOTE: a rejection whose message the template builds at render time is reported as INVALID_CHAT_TEMPLATE.
+      const message = errorMessage(error);
+      if (message.length > 0 && this.chatTemplate?.includes('raise_exception') && this.chatTemplate.includes(message)) {
+        throw new ConfigError('INVALID_OPTION', `The chat template rejected the messages: ${message}`, { cause: error });
+      }
+      throw new ConfigError('INVALID_CHAT_TEMPLATE', `The chat template failed to render: ${message}`, { cause: error });
     }
   }
 
@@ -215,9 +224,12 @@ export class TextTokenizer {
     try {
       this.compiledTemplate = new Template(this.chatTemplate);
     } catch (error) {
-      // NOTE: errors.ts has no code for a broken checkpoint file other than GGUF/safetensors, so a template
-      // that does not parse is reported as MISSING_FIELD.
-      throw new ConfigError('MISSING_FIELD', `Chat template failed to parse: ${errorMessage(error)}`, { cause: error });
+      throw new ConfigError(
+        'INVALID_CHAT_TEMPLATE',
+        `The chat template failed to parse: ${errorMessage(error)}. Fix the template in the checkpoint, or format ` +
+          'the prompt yourself and call encode().',
+        { cause: error },
+      );
     }
     return this.compiledTemplate;
   }
@@ -380,8 +392,22 @@ function createInnerTokenizer(json: object, config: object, source: string): Tok
   try {
     return new Tokenizer(json, config);
   } catch (error) {
-    throw new ConfigError('MISSING_FIELD', `Invalid ${source}: ${errorMessage(error)}`, { cause: error });
+    throw new ConfigError('INVALID_TOKENIZER', `Invalid ${source}: ${errorMessage(error)}`, { cause: error });
   }
+}
+
+function checkMessages(messages: readonly ChatMessage[]): void {
+  if (!Array.isArray(messages)) {
+    throw new ConfigError('INVALID_OPTION', `Invalid chat messages ${String(messages)}: expected an array of {role, content}.`);
+  }
+  messages.forEach((message, i) => {
+    if (typeof message?.role !== 'string' || typeof message.content !== 'string') {
+      throw new ConfigError(
+        'INVALID_OPTION',
+        `Invalid chat message at index ${i}: role and content must be strings, got ${JSON.stringify(message)}.`,
+      );
+    }
+  });
 }
 
 function parseJsonObject(value: string | object, name: string): Record<string, unknown> {
@@ -390,11 +416,11 @@ function parseJsonObject(value: string | object, name: string): Record<string, u
     try {
       parsed = JSON.parse(value);
     } catch (error) {
-      throw new ConfigError('MISSING_FIELD', `Invalid ${name}: ${errorMessage(error)}`, { cause: error });
+      throw new ConfigError('INVALID_TOKENIZER', `Invalid ${name}: ${errorMessage(error)}`, { cause: error });
     }
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ConfigError('MISSING_FIELD', `Invalid ${name}: expected a JSON object`);
+    throw new ConfigError('INVALID_TOKENIZER', `Invalid ${name}: expected a JSON object`);
   }
   return parsed as Record<string, unknown>;
 }

@@ -4,8 +4,8 @@ import * as assert from 'uvu/assert';
 import { linearSchedule, selectCommits, commitByThreshold, commitTopK, stepsForBlock } from '../src/decode/schedule.js';
 import { Model, type GenerateEvent, type GenerateOptions, type StepEvent, type TokenizerLike } from '../src/model.js';
 import type { ModelConfig } from '../src/models/types.js';
-import { MASK_ID, MockEngine, STOP_ID, VOCAB, mockConfig, mockLogitsRow } from './reference/mock-engine.js';
-import { referenceGenerate } from './reference/reference-loop.js';
+import { MASK_ID, MockEngine, STOP_ID, VOCAB, mockConfig, mockLogitsRows } from './reference/mock-engine.js';
+import { referenceBlockDiffusion, referenceFullCanvas } from './reference/reference-loop.js';
 
 const PROMPTS = [[5], [1, 2, 3], [4, 5, 6, 7], [9, 8, 7, 6, 5, 4, 3, 2, 1]];
 
@@ -72,8 +72,6 @@ const TRAJECTORY_CASES: { name: string; config: ModelConfig; blockLength: number
   { name: 'sdar other block', config: SDAR, blockLength: 8, maxTokens: 19, threshold: 0.7, stepsPerBlock: null },
   { name: 'fast-dllm threshold', config: FAST_DLLM, blockLength: 8, maxTokens: 21, threshold: 0.6, stepsPerBlock: null },
   { name: 'fast-dllm steps', config: FAST_DLLM, blockLength: 8, maxTokens: 16, threshold: null, stepsPerBlock: 3 },
-  { name: 'llada threshold', config: LLADA, blockLength: 4, maxTokens: 10, threshold: 0.5, stepsPerBlock: null },
-  { name: 'dream steps', config: DREAM, blockLength: 5, maxTokens: 12, threshold: null, stepsPerBlock: 2 },
 ];
 
 for (const c of TRAJECTORY_CASES) {
@@ -82,9 +80,10 @@ for (const c of TRAJECTORY_CASES) {
       const config = { ...c.config, stopTokenIds: stopIds };
       for (const prompt of PROMPTS) {
         const model = new Model(new MockEngine(config), null);
-        const options = { maxTokens: c.maxTokens, blockLength: c.blockLength, threshold: c.threshold, stepsPerBlock: c.stepsPerBlock ?? undefined };
+        const strategy = config.family === 'sdar' ? 'sdar' : 'llada2';
+        const options = { strategy, maxTokens: c.maxTokens, blockLength: c.blockLength, threshold: c.threshold, stepsPerBlock: c.stepsPerBlock ?? undefined } as const;
         const { result } = await run(model, prompt, options);
-        const expected = referenceGenerate(config, prompt, { ...c, maxTokens: c.maxTokens });
+        const expected = await referenceBlockDiffusion(config, prompt, c);
         const label = `prompt ${prompt.length}, stop ids [${stopIds}]`;
         assert.equal(result.tokens, expected.tokens, label);
         assert.is(result.stopReason, expected.stopped ? 'stop' : 'length', label);
@@ -93,11 +92,22 @@ for (const c of TRAJECTORY_CASES) {
   });
 }
 
+test('greedy equals reference: llada and dream blocks', async () => {
+  for (const config of [LLADA, DREAM]) {
+    for (const prompt of PROMPTS) {
+      const model = new Model(new MockEngine(config), null);
+      const { result } = await run(model, prompt, { strategy: 'llada', maxTokens: 12, blockLength: 5, steps: 6 });
+      const expected = await referenceFullCanvas(config, prompt, { maxTokens: 12, blockLength: 5, steps: 6, schedule: 'linear', score: 'raw', sampling: { temperature: 0 } });
+      assert.equal(result.tokens, expected.tokens, `${config.family} prompt ${prompt.length}`);
+    }
+  }
+});
+
 test('steps spread over blocks', async () => {
   // 16 tokens in blocks of 4 from a block-aligned prompt: 8 total steps are 2 per block.
   const config = noStop(SDAR);
-  const a = await run(new Model(new MockEngine(config), null), [1, 2, 3, 4], { maxTokens: 16, steps: 8 });
-  const b = await run(new Model(new MockEngine(config), null), [1, 2, 3, 4], { maxTokens: 16, stepsPerBlock: 2 });
+  const a = await run(new Model(new MockEngine(config), null), [1, 2, 3, 4], { maxTokens: 16, steps: 8, threshold: null });
+  const b = await run(new Model(new MockEngine(config), null), [1, 2, 3, 4], { maxTokens: 16, stepsPerBlock: 2, threshold: null });
   assert.equal(a.result.tokens, b.result.tokens);
   assert.is(a.steps.filter((s) => s.kind === 'refine').length, 8);
 });
@@ -242,7 +252,7 @@ test('shifted logits request previous rows', async () => {
 test('full canvas recomputes from start 0', async () => {
   const engine = new MockEngine(noStop(DREAM));
   const prompt = [1, 2, 3];
-  const { steps } = await run(new Model(engine, null), prompt, { maxTokens: 10, blockLength: 4, threshold: 0.9 });
+  const { steps } = await run(new Model(engine, null), prompt, { strategy: 'fast-dllm', cache: 'none', maxTokens: 10, blockLength: 4, threshold: 0.9 });
   assert.ok(engine.calls.every((call) => call.start === 0 && call.tokens.length === 13 && call.attention === 'full'));
   for (let i = 0; i < engine.calls.length; i++) {
     // Rows are the masked positions of the current block, shifted by one.
@@ -435,18 +445,18 @@ test('logits runs block by block', async () => {
   assert.is(vocab, VOCAB);
   assert.equal(engine.calls.map((call) => call.start), [0, 4, 8]);
   for (let q = 0; q < rows; q++) {
-    const expected = mockLogitsRow(tokens.slice(0, Math.min(10, (Math.floor(q / 4) + 1) * 4)), q, 'block-causal', 4);
+    const [expected] = mockLogitsRows(tokens, [q], 'block-causal', 4);
     assert.equal(Array.from(data.subarray(q * vocab, (q + 1) * vocab)), Array.from(expected), `row ${q}`);
   }
 
   const full = await model.logits(tokens, { attention: 'full' });
   assert.is(engine.calls[engine.calls.length - 1].tokens.length, 10);
-  assert.equal(Array.from(full.data.subarray(0, vocab)), Array.from(mockLogitsRow(tokens, 0, 'full', 4)));
+  assert.equal(Array.from(full.data.subarray(0, vocab)), Array.from(mockLogitsRows(tokens, [0], 'full', 4)[0]));
 
   const causalCalls = engine.calls.length;
   const causal = await model.logits(tokens, { attention: 'causal' });
   assert.is(engine.calls.length, causalCalls + 1);
-  assert.equal(Array.from(causal.data.subarray(9 * vocab)), Array.from(mockLogitsRow(tokens, 9, 'causal', 4)));
+  assert.equal(Array.from(causal.data.subarray(9 * vocab)), Array.from(mockLogitsRows(tokens, [9], 'causal', 4)[0]));
 });
 
 test('logits splits rows past 64', async () => {
@@ -455,7 +465,7 @@ test('logits splits rows past 64', async () => {
   const { data } = await new Model(engine, null).logits(tokens);
   assert.equal(engine.calls.map((call) => [call.start, call.tokens.length, call.logitRows.length]), [[0, 70, 64], [0, 70, 6]]);
   for (const q of [0, 63, 64, 69]) {
-    assert.equal(Array.from(data.subarray(q * VOCAB, (q + 1) * VOCAB)), Array.from(mockLogitsRow(tokens, q, 'full', 0)), `row ${q}`);
+    assert.equal(Array.from(data.subarray(q * VOCAB, (q + 1) * VOCAB)), Array.from(mockLogitsRows(tokens, [q], 'full', 0)[0]), `row ${q}`);
   }
 });
 

@@ -8,7 +8,7 @@ import { ModelFormatError } from '../src/errors.js';
 import {
   bf16ToF32, dequantize, dequantizeBF16, dequantizeF16, dequantizeQ4_0, dequantizeQ4_1, dequantizeQ4_K, dequantizeQ5_0,
   dequantizeQ5_1, dequantizeQ5_K, dequantizeQ6_K, dequantizeQ8_0, dequantizeQ8_K, f16ToF32, f32ToBf16, f32ToF16,
-  ggmlTypeById, repackQ4_0, repackQ8_0,
+  findNonFinite, ggmlTypeById, repackQ4_0, repackQ8_0,
 } from '../src/formats/quant.js';
 import { openCheckpoint } from '../src/models/load-checkpoint.js';
 
@@ -465,6 +465,24 @@ test('ggml type table matches fixture ids', () => {
     assert.equal(ggmlTypeById(id), { id, name, blockSize, blockBytes });
   }
   assert.is(ggmlTypeById(4), undefined);
+});
+
+test('findNonFinite locates NaN and infinity', () => {
+  const f32 = new Uint8Array(new Float32Array([1, -2, 3e38, Infinity, NaN]).buffer);
+  assert.is(findNonFinite('F32', f32), 3);
+  assert.is(findNonFinite('F32', f32.subarray(0, 12)), -1);
+  assert.is(findNonFinite('F16', new Uint8Array(new Uint16Array([0x3c00, 0x7bff, 0xfc00]).buffer)), 2);
+  assert.is(findNonFinite('BF16', new Uint8Array(new Uint16Array([0x3f80, 0x7f7f, 0x7fc1]).buffer)), 2);
+  // Q8_0: 34-byte blocks whose f16 scale leads; the quants themselves are always finite.
+  const q8 = new Uint8Array(34 * 3).fill(0x7f);
+  for (let b = 0; b < 3; b++) new DataView(q8.buffer).setUint16(b * 34, 0x3c00, true);
+  assert.is(findNonFinite('Q8_0', q8), -1);
+  new DataView(q8.buffer).setUint16(2 * 34, 0x7e00, true);
+  assert.is(findNonFinite('Q8_0', q8), 2);
+  // Q4_K: d and dmin are the first two f16 values of each 144-byte super-block.
+  const q4k = new Uint8Array(144 * 2);
+  new DataView(q4k.buffer).setUint16(144 + 2, 0x7c00, true);
+  assert.is(findNonFinite('Q4_K', q4k), 1);
 });
 
 test.run();

@@ -1,10 +1,12 @@
-// Block diffusion for block-causal families (SDAR, Fast-dLLM v2) over an exact prefix KV cache.
+// Block diffusion for block-causal families over an exact prefix KV cache: the `sdar`, `llada2`,
+// `editing` and `fast-dllm-v2` strategies.
 //
 // The sequence [prompt | generated] is cut into blocks aligned to absolute positions: block b covers
 // [bB, (b+1)B). A query attends to every key of its own block and of the blocks before it. The loop is:
 //   1. prefill the full prompt blocks [0, floor(P/B)·B) into the cache, without logits;
 //   2. per block from floor(P/B) on, forward the block against the cache and commit some of its
-//      masked positions, until it has none;
+//      masked positions, until it has none (Fast-dLLM v2 visits the block's sub-blocks left to right,
+//      and only the current sub-block's masks are candidates);
 //   3. forward the finished block once more, so that the cache holds the K/V of its final tokens;
 //   4. stop once a stop token is final, or after the block that holds the last requested position.
 // Positions past prompt + maxTokens are not part of the sequence: the last block may be partial, and
@@ -14,12 +16,18 @@
 // then predicted by the last row of the previous block, whose context is entirely final. Its prediction
 // cannot change any more, so it is committed right away from the forward that stores the previous
 // block's K/V (or from the last prefill forward), as Fast-dLLM v2's reference decoder does.
-import type { ForwardEngine, ForwardResult } from '../models/engine-types.js';
+//
+// Token editing (LLaDA 2.1) also scores the block's unmasked generated positions, replaces a token when
+// a different candidate beats `editThreshold`, and keeps refining a block without masks while edits
+// happen, for at most `maxPostSteps` forwards. Tokens of the block being edited are not final until the
+// block is done, so no text is streamed from it before then.
+import { ConfigError } from '../errors.js';
+import type { ForwardEngine, ForwardRequest, ForwardResult } from '../models/engine-types.js';
 import type { AttentionKind, ModelConfig } from '../models/types.js';
-import { Canvas } from './canvas.js';
+import { Canvas, chooseCommits } from './canvas.js';
 import { Rng } from './rng.js';
-import { Sampler } from './sampler.js';
 import { linearSchedule, stepsForBlock } from './schedule.js';
+import { forwardAndScore, Scorer } from './scoring.js';
 import type { DecodeOutcome, DecodeSettings, StepListener } from './types.js';
 
 /** Positions per prefill forward: the largest multiple of B that is at most this, and at least B. */
@@ -37,11 +45,17 @@ export async function generateBlockCausal(
   const config = engine.config;
   const B = settings.blockLength;
   const canvas = new Canvas(prompt, config, engine.contextLength, settings, onStep);
-  const sampler = new Sampler(config.vocab, settings.sampling, new Rng(settings.seed));
+  const rng = new Rng(settings.seed);
+  const scorer = new Scorer(config.vocab, settings.sampling, settings.confidence, rng, settings.suppressEos ? config.stopTokenIds : []);
   const P = canvas.promptLength;
   const T = canvas.length;
-  const shift = config.shiftLogits;
+  const shift = config.shiftLogits ? 1 : 0;
   const blockAttention = singleBlockAttention(config, B);
+  const editThreshold = settings.editThreshold;
+  if (B > engine.maxRows) {
+    throw new ConfigError('INVALID_OPTION',
+      `blockLength ${B} is larger than the ${engine.maxRows} tokens the engine takes per forward; lower blockLength or load the model with a larger maxRows.`);
+  }
 
   const firstBlock = Math.floor(P / B);
   const lastBlock = Math.floor((T - 1) / B);
@@ -51,17 +65,19 @@ export async function generateBlockCausal(
   // of `result`, which is the last row of the block before. Returns the committed positions.
   const commitCarried = (result: ForwardResult, next: number): number[] => {
     if (!shift || next >= T || canvas.tokens[next] !== canvas.maskId) return [];
-    return canvas.commitFromRows(result, [next], sampler, 1, null);
+    scorer.scoreRows(result, 1, 0);
+    return canvas.commit([next], [0], scorer);
   };
 
   // Prefill. Several blocks go into one forward only when the engine's block-causal mask uses the same
   // block length as this request.
   const prefillEnd = firstBlock * B;
-  const chunk = blockAttention === 'block-causal' && config.blockSize === B ? B * Math.max(1, Math.floor(PREFILL_CHUNK / B)) : B;
+  const multiBlock = blockAttention === 'block-causal' && config.blockSize === B;
+  const chunk = multiBlock ? B * Math.max(1, Math.floor(Math.min(PREFILL_CHUNK, engine.maxRows) / B)) : B;
   for (let start = 0; start < prefillEnd; start += chunk) {
     canvas.checkAbort();
     const end = Math.min(start + chunk, prefillEnd);
-    const carries = shift && end === prefillEnd && end < T && canvas.tokens[end] === canvas.maskId;
+    const carries = shift === 1 && end === prefillEnd && end < T && canvas.tokens[end] === canvas.maskId;
     const result = await engine.forward({
       tokens: canvas.tokens.subarray(start, end),
       start,
@@ -71,41 +87,82 @@ export async function generateBlockCausal(
     });
     const committed = carries ? commitCarried(result, end) : [];
     canvas.afterForward('prefill', -1, committed);
-    if (canvas.done) return canvas.outcome();
+    if (canvas.stopNow) return canvas.outcome();
   }
 
   for (let b = firstBlock; b <= lastBlock; b++) {
     const blockStart = b * B;
     const blockEnd = Math.min(blockStart + B, T);
     const block = b - firstBlock;
-    const tokens = canvas.tokens.subarray(blockStart, blockEnd);
+    if (editThreshold !== null) canvas.finalLimit = blockStart;
 
-    // Step budget of this block: null means the threshold alone decides.
+    // Step budget of this block (of each sub-block): null means the threshold alone decides.
     const steps = settings.stepsPerBlock ?? (settings.steps === null ? null : stepsForBlock(settings.steps, block, blockCount));
-    const schedule = steps === null ? null : linearSchedule(canvas.maskedIn(blockStart, blockEnd).length, steps);
 
-    // Refine until the block has no masks.
-    for (let step = 0; ; step++) {
-      const masked = canvas.maskedIn(blockStart, blockEnd);
-      if (masked.length === 0) break;
-      canvas.checkAbort();
+    for (let subStart = blockStart; subStart < blockEnd; subStart += settings.subBlockLength) {
+      const subEnd = Math.min(subStart + settings.subBlockLength, blockEnd);
+      const schedule = steps === null ? null : linearSchedule(canvas.maskedIn(subStart, subEnd).length, steps);
+      let subForwards = 0;
+      let lastEdits = 0;
+      let postSteps = 0;
 
-      const rows = new Int32Array(masked.length);
-      for (let r = 0; r < masked.length; r++) rows[r] = masked[r] - blockStart - (shift ? 1 : 0);
-      if (rows[0] < 0) {
-        throw new Error(`Internal error: masked position ${blockStart} has no predicting row in its block`);
+      // Refine until the sub-block has no masks (and, with editing, no more edits).
+      for (let step = 0; ; step++) {
+        const masked = canvas.maskedIn(subStart, subEnd);
+        if (masked.length === 0) {
+          if (editThreshold === null || lastEdits === 0 || postSteps >= settings.maxPostSteps) break;
+          postSteps++;
+        }
+        canvas.checkAbort();
+
+        // Candidates: the masked positions, then (editing) the unmasked generated positions whose row is in the block.
+        const positions = masked.slice();
+        if (editThreshold !== null) {
+          for (let p = Math.max(subStart, P, blockStart + shift); p < subEnd; p++) {
+            if (canvas.tokens[p] !== canvas.maskId) positions.push(p);
+          }
+        }
+
+        // The sub-block cache feeds only the sub-block (with shifted logits also the position before it,
+        // whose row predicts the sub-block's first position) against the K/V stored for the rest of the block.
+        const partial = settings.cache === 'dual' && subForwards > 0;
+        const from = partial ? Math.max(blockStart, subStart - shift) : blockStart;
+        const request: Omit<ForwardRequest, 'logitRows'> = partial
+          ? { tokens: canvas.tokens.subarray(from, subEnd), start: from, attention: 'full', keys: blockEnd, temperature: settings.sampling.temperature }
+          : { tokens: canvas.tokens.subarray(blockStart, blockEnd), start: blockStart, attention: blockAttention, temperature: settings.sampling.temperature };
+        const rows = new Int32Array(positions.length);
+        for (let i = 0; i < positions.length; i++) {
+          rows[i] = positions[i] - shift - from;
+          if (rows[i] < 0) throw new Error(`Internal error: position ${positions[i]} has no predicting row in its block`);
+        }
+        const forwards = await forwardAndScore(engine, request, rows, scorer);
+        subForwards += forwards;
+
+        // Mask to token: the schedule's count or the threshold, at least one.
+        const k = schedule ? schedule[Math.min(step, schedule.length - 1)] : 1;
+        const chosen = chooseCommits(settings, scorer, masked.length, k, rng);
+        const committed = canvas.commit(masked, chosen, scorer);
+
+        // Token to token: a different candidate above the edit threshold replaces the token.
+        const edited: number[] = [];
+        if (editThreshold !== null) {
+          for (let i = masked.length; i < positions.length; i++) {
+            const p = positions[i];
+            if (scorer.tokens[i] !== canvas.tokens[p] && scorer.scores[i] > editThreshold) {
+              canvas.tokens[p] = scorer.tokens[i];
+              edited.push(p);
+            }
+          }
+          lastEdits = edited.length;
+        }
+        canvas.afterForward('refine', block, committed, edited, forwards);
+        if (canvas.stopNow) return canvas.outcome();
       }
-      const result = await engine.forward({
-        tokens,
-        start: blockStart,
-        attention: blockAttention,
-        logitRows: rows,
-        temperature: settings.sampling.temperature,
-      });
-      const minCommit = schedule ? schedule[Math.min(step, schedule.length - 1)] : 1;
-      const committed = canvas.commitFromRows(result, masked, sampler, minCommit, settings.threshold);
-      canvas.afterForward('refine', block, committed);
-      if (canvas.stopped) return canvas.outcome();
+    }
+    if (editThreshold !== null) {
+      canvas.finalLimit = T;
+      canvas.advanceFinalized();
+      if (canvas.stopNow) return canvas.outcome();
     }
     canvas.markBlockFinished();
     if (canvas.done || b === lastBlock) return canvas.outcome();
@@ -114,7 +171,7 @@ export async function generateBlockCausal(
     // first position.
     canvas.checkAbort();
     const result = await engine.forward({
-      tokens,
+      tokens: canvas.tokens.subarray(blockStart, blockEnd),
       start: blockStart,
       attention: blockAttention,
       logitRows: shift ? Int32Array.of(blockEnd - blockStart - 1) : NO_ROWS,

@@ -1,11 +1,11 @@
 // The state one request's decoding loop works on: the sequence [prompt | generated], which positions
-// are final, the stop check, counters, and the per-forward event. Both loops (block-diffusion.ts and
-// full-canvas.ts) drive it.
+// are final, the stop check, counters, and the per-forward event. Every loop (full-canvas.ts,
+// block-diffusion.ts, wedlm.ts) drives it.
 import { AbortError, ContextOverflowError } from '../errors.js';
-import type { ForwardResult } from '../models/engine-types.js';
 import type { ModelConfig } from '../models/types.js';
-import type { Sampler } from './sampler.js';
-import { selectCommits } from './schedule.js';
+import type { Rng } from './rng.js';
+import { sampleCommits, selectCommits, selectLeftmost } from './schedule.js';
+import type { Scorer } from './scoring.js';
 import type { DecodeOutcome, DecodeSettings, ForwardKind, StepListener } from './types.js';
 
 export class Canvas {
@@ -17,18 +17,21 @@ export class Canvas {
   finalized = 0;
   /** A stop token was committed at canvas index `finalized` with nothing masked before it. */
   stopped = false;
+  /**
+   * Absolute index from which tokens may still change although unmasked. Token editing sets it to the start
+   * of the block being edited, so `finalized` (and the streamed text) never covers an editable token.
+   */
+  finalLimit: number;
   forwards = 0;
   prefillForwards = 0;
 
   private readonly stopIds: Set<number>;
   private readonly signal: AbortSignal | undefined;
   private readonly onStep: StepListener | undefined;
+  private readonly earlyStop: boolean;
   private readonly startTime = performance.now();
   private prefillMs = 0;
   private firstBlockMs = -1;
-  // Candidate scratch for one forward: token and confidence per logit row.
-  private candidateTokens: Int32Array;
-  private candidateConfidences: Float64Array;
 
   /**
    * Lays out [prompt | maxTokens masks]. Throws ContextOverflowError when that does not fit in
@@ -54,8 +57,8 @@ export class Canvas {
     this.stopIds = new Set(config.stopTokenIds);
     this.signal = settings.signal;
     this.onStep = onStep;
-    this.candidateTokens = new Int32Array(settings.blockLength);
-    this.candidateConfidences = new Float64Array(settings.blockLength);
+    this.earlyStop = settings.eosEarlyStop;
+    this.finalLimit = total;
   }
 
   get length(): number {
@@ -78,45 +81,29 @@ export class Canvas {
     return positions;
   }
 
-  /**
-   * Picks a candidate for each masked position from the rows of `result` (row r belongs to
-   * `masked[r]`), commits the max(minCommit, number at or above threshold) most confident ones, and
-   * returns their absolute positions in ascending order.
-   */
-  commitFromRows(result: ForwardResult, masked: number[], sampler: Sampler, minCommit: number, threshold: number | null): number[] {
-    const count = masked.length;
-    if (count > this.candidateTokens.length) {
-      this.candidateTokens = new Int32Array(count);
-      this.candidateConfidences = new Float64Array(count);
-    }
-    sampler.pickRows(result, count, this.candidateTokens, this.candidateConfidences);
-    const chosen = selectCommits(this.candidateConfidences, count, minCommit, threshold);
-    const positions: number[] = [];
+  /** Writes scorer slot `chosen[i]`'s token at `positions[chosen[i]]`. Returns the absolute positions written. */
+  commit(positions: readonly number[], chosen: readonly number[], scorer: Scorer): number[] {
+    const written: number[] = [];
     for (const c of chosen) {
-      this.tokens[masked[c]] = this.candidateTokens[c];
-      positions.push(masked[c]);
+      this.tokens[positions[c]] = scorer.tokens[c];
+      written.push(positions[c]);
     }
-    return positions;
+    return written;
   }
 
   /**
    * Counts one forward, moves `finalized` over the newly completed prefix, detects a stop token there,
    * and emits the step event. `committed` contains absolute positions.
    */
-  afterForward(kind: ForwardKind, block: number, committed: number[]): void {
-    this.forwards++;
+  afterForward(kind: ForwardKind, block: number, committed: number[], edited: number[] = [], engineForwards = 1): void {
+    this.forwards += engineForwards;
     if (kind === 'prefill') {
-      this.prefillForwards++;
+      this.prefillForwards += engineForwards;
       this.prefillMs = performance.now() - this.startTime;
     }
 
+    this.advanceFinalized();
     const P = this.promptLength;
-    while (!this.stopped && this.finalized < this.maxTokens) {
-      const token = this.tokens[P + this.finalized];
-      if (token === this.maskId) break;
-      if (this.stopIds.has(token)) this.stopped = true;
-      else this.finalized++;
-    }
 
     this.onStep?.({
       type: 'step',
@@ -126,13 +113,30 @@ export class Canvas {
       canvas: this.tokens.slice(P),
       maskId: this.maskId,
       committed: committed.map((position) => position - P),
+      edited: edited.map((position) => position - P),
       finalized: this.finalized,
     });
   }
 
-  /** Generation ends: a stop token is final, or every position is committed. */
+  /** Moves `finalized` over committed tokens before `finalLimit`, and detects a stop token there. */
+  advanceFinalized(): void {
+    const P = this.promptLength;
+    while (!this.stopped && this.finalized < this.maxTokens && P + this.finalized < this.finalLimit) {
+      const token = this.tokens[P + this.finalized];
+      if (token === this.maskId) break;
+      if (this.stopIds.has(token)) this.stopped = true;
+      else this.finalized++;
+    }
+  }
+
+  /** A stop token is final and the request ends early (eosEarlyStop). */
+  get stopNow(): boolean {
+    return this.stopped && this.earlyStop;
+  }
+
+  /** Generation ends: a stop token is final (with eosEarlyStop), or every position is committed. */
   get done(): boolean {
-    return this.stopped || this.finalized === this.maxTokens;
+    return this.stopNow || this.finalized === this.maxTokens;
   }
 
   /** Records the time at which the first block with generated positions has no masks left. */
@@ -151,4 +155,18 @@ export class Canvas {
       timeToFirstBlockMs: this.firstBlockMs,
     };
   }
+}
+
+/**
+ * Chooses which of the `count` scored candidates one step commits: at least `k` (at least one), picked
+ * by the request's selection rule, plus, for confidence selection, every other one at or above the
+ * threshold. Returns scorer slot indices in ascending order.
+ */
+export function chooseCommits(settings: DecodeSettings, scorer: Scorer, count: number, k: number, rng: Rng): number[] {
+  if (count === 0) return [];
+  if (settings.selection === 'sequential') return selectLeftmost(count, k);
+  if (settings.algTemp > 0) {
+    return sampleCommits(scorer.scores, count, k, settings.algTemp, () => rng.nextFloat());
+  }
+  return selectCommits(scorer.scores, count, k, settings.threshold);
 }

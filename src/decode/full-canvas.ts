@@ -1,22 +1,29 @@
-// Decoding for full-attention families (LLaDA, Dream), and for causal checkpoints that have a mask
-// token. Every step recomputes the whole sequence [prompt | generated] from position 0, so no K/V is
-// reused between steps. This is the reference method of LLaDA's and Dream's own code, without the
-// approximate Fast-dLLM prefix or dual cache.
+// Decoding for full-attention families (LLaDA, Dream): the `llada`, `dream` and `fast-dllm` strategies.
 //
 // The generated positions are refined in blocks of B counted from the end of the prompt (LLaDA's
-// semi-autoregressive blocks): only masked positions of the current block are candidates, and later
-// blocks stay masked while the current one is decoded. With shifted logits (Dream), row i - 1 predicts
-// position i.
-// TODO(prefix cache): Fast-dLLM's PrefixCache would forward only [blockStart, T) against the prefix K/V
-// stored by each block's first step. It is faster but approximate, so it belongs behind an option.
-import type { ForwardEngine } from '../models/engine-types.js';
-import { Canvas } from './canvas.js';
+// semi-autoregressive blocks; Dream's reference is one block over the whole generation). Only masked
+// positions of the current block are candidates, and later blocks stay masked while it is decoded. With
+// shifted logits (Dream), row i - 1 predicts position i.
+//
+// KV reuse (`cache`):
+// - 'none': every step forwards the whole sequence from position 0, as LLaDA's and Dream's own code do.
+// - 'prefix' (Fast-dLLM PrefixCache): the first step of a block forwards the whole sequence, which also
+//   stores K/V for every position. Later steps forward [blockStart, end) against the stored prefix.
+// - 'dual' (Fast-dLLM DualCache): later steps forward only the block, and its queries also see the K/V
+//   stored for the positions after it.
+// Both caches are approximate, because the stored K/V were computed while the current block was masked.
+// With shifted logits the block's first position is predicted by the last prefix row, which the partial
+// forwards do not compute. That row is kept from the block's first forward instead of reusing the
+// block's own first row, as Fast-dLLM's code does.
+import { ConfigError } from '../errors.js';
+import type { ForwardEngine, ForwardRequest } from '../models/engine-types.js';
+import { Canvas, chooseCommits } from './canvas.js';
 import { Rng } from './rng.js';
-import { Sampler } from './sampler.js';
-import { linearSchedule, stepsForBlock } from './schedule.js';
+import { linearSchedule, stepsForBlock, timestepCount, timestepRevealProbability } from './schedule.js';
+import { forwardAndScore, forwardWithGuidance, KeptRow, Scorer } from './scoring.js';
 import type { DecodeOutcome, DecodeSettings, StepListener } from './types.js';
 
-/** Generates by recomputing the whole sequence every step. `prompt` must be non-empty. */
+/** Generates over the whole sequence with full attention. `prompt` must be non-empty. */
 export async function generateFullCanvas(
   engine: ForwardEngine,
   prompt: ArrayLike<number>,
@@ -26,38 +33,83 @@ export async function generateFullCanvas(
   const config = engine.config;
   const B = settings.blockLength;
   const canvas = new Canvas(prompt, config, engine.contextLength, settings, onStep);
-  const sampler = new Sampler(config.vocab, settings.sampling, new Rng(settings.seed));
+  const rng = new Rng(settings.seed);
+  const scorer = new Scorer(config.vocab, settings.sampling, settings.confidence, rng, settings.suppressEos ? config.stopTokenIds : []);
   const P = canvas.promptLength;
   const T = canvas.length;
-  const shift = config.shiftLogits;
-  const attention = config.attention === 'causal' ? 'causal' : 'full';
+  const shift = config.shiftLogits ? 1 : 0;
   const blockCount = Math.ceil(settings.maxTokens / B);
+  const kept = new KeptRow(config.vocab);
+  if (T > engine.maxRows) {
+    throw new ConfigError('INVALID_OPTION',
+      `The ${settings.strategy} strategy forwards the whole sequence (${T} positions), but the engine takes at most ` +
+        `${engine.maxRows} tokens per forward; lower maxTokens or load the model with a larger maxRows.`);
+  }
 
   for (let block = 0; block < blockCount; block++) {
     const blockStart = P + block * B;
     const blockEnd = Math.min(blockStart + B, T);
     const steps = settings.stepsPerBlock ?? (settings.steps === null ? null : stepsForBlock(settings.steps, block, blockCount));
-    const schedule = steps === null ? null : linearSchedule(blockEnd - blockStart, steps);
+    const linear = settings.schedule === 'linear' && steps !== null ? linearSchedule(blockEnd - blockStart, steps) : null;
+    let blockForwards = 0;
 
     for (let step = 0; ; step++) {
       const masked = canvas.maskedIn(blockStart, blockEnd);
       if (masked.length === 0) break;
+
+      // How many positions this step must commit. A step that would commit none runs no forward.
+      let k = 1;
+      let revealed: number[] | null = null;
+      if (settings.schedule === 'timestep') {
+        const total = steps ?? 1;
+        if (settings.selection === 'origin') {
+          const p = timestepRevealProbability(step, total, settings.eps);
+          revealed = [];
+          for (let i = 0; i < masked.length; i++) if (p >= 1 || rng.nextFloat() < p) revealed.push(i);
+          if (revealed.length === 0) continue;
+        } else {
+          k = timestepCount(masked.length, step, total, settings.eps);
+          if (k === 0) continue;
+        }
+      } else if (linear) {
+        k = linear[Math.min(step, linear.length - 1)];
+      }
       canvas.checkAbort();
 
-      const rows = new Int32Array(masked.length);
-      for (let r = 0; r < masked.length; r++) rows[r] = masked[r] - (shift ? 1 : 0);
-      const result = await engine.forward({
-        tokens: canvas.tokens,
-        start: 0,
-        attention,
-        logitRows: rows,
+      // Forward: the whole sequence, or the part after the prefix that the cache holds.
+      const partial = settings.cache !== 'none' && blockForwards > 0;
+      const base = partial ? blockStart : 0;
+      const request: Omit<ForwardRequest, 'logitRows'> = {
+        tokens: partial ? canvas.tokens.subarray(blockStart, settings.cache === 'dual' ? blockEnd : T) : canvas.tokens,
+        start: base,
+        attention: 'full',
+        keys: T,
         temperature: settings.sampling.temperature,
-      });
-      const minCommit = schedule ? schedule[Math.min(step, schedule.length - 1)] : 1;
-      const committed = canvas.commitFromRows(result, masked, sampler, minCommit, settings.threshold);
-      canvas.afterForward('refine', block, committed);
-      if (canvas.stopped) return canvas.outcome();
+      };
+      const rows = new Int32Array(masked.length);
+      for (let i = 0; i < masked.length; i++) rows[i] = masked[i] - base - shift;
+
+      let forwards: number;
+      if (settings.cfgScale > 0) {
+        forwards = await forwardWithGuidance(engine, request, P, canvas.maskId, settings.cfgScale, rows, scorer);
+      } else if (rows[0] < 0) {
+        // The block's first position, predicted by the last prefix row of the block's first forward.
+        if (!kept.valid) throw new Error(`Internal error: no kept row predicts position ${blockStart}`);
+        scorer.scoreRows(kept.result, 1, 0);
+        forwards = await forwardAndScore(engine, request, rows.subarray(1), scorer, 1);
+      } else {
+        const keep = shift && settings.cache !== 'none' && masked[0] === blockStart ? { row: kept, index: 0 } : undefined;
+        if (keep) kept.valid = false;
+        forwards = await forwardAndScore(engine, request, rows, scorer, 0, keep);
+      }
+      blockForwards += forwards;
+
+      const chosen = revealed ?? chooseCommits(settings, scorer, masked.length, k, rng);
+      const committed = canvas.commit(masked, chosen, scorer);
+      canvas.afterForward('refine', block, committed, [], forwards);
+      if (canvas.stopNow) return canvas.outcome();
     }
+    kept.valid = false;
     canvas.markBlockFinished();
     if (canvas.done) break;
   }

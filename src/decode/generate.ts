@@ -1,13 +1,15 @@
-// Chooses the decoding loop for a model family.
+// Chooses the decoding loop for a request's strategy.
 import { ConfigError, UnsupportedModelError } from '../errors.js';
 import type { ForwardEngine } from '../models/engine-types.js';
 import { generateBlockCausal } from './block-diffusion.js';
 import { generateFullCanvas } from './full-canvas.js';
 import type { DecodeOutcome, DecodeSettings, StepListener } from './types.js';
+import { generateWedlm } from './wedlm.js';
 
 /**
- * Runs the decoding loop that fits `engine.config`: block diffusion with a KV cache for block-causal
- * families, whole-sequence recomputation for the others. Throws UnsupportedModelError for a checkpoint
+ * Runs the loop of `settings.strategy`: whole-sequence refinement for full-attention strategies (llada,
+ * dream, fast-dllm), block diffusion over the exact prefix cache for block-causal ones (sdar, llada2,
+ * editing, fast-dllm-v2), the sliding window for wedlm. Throws UnsupportedModelError for a checkpoint
  * without a mask token, such as a plain Qwen2/Qwen3, which can only produce logits.
  */
 export function generateTokens(
@@ -25,6 +27,14 @@ export function generateTokens(
   if (prompt.length === 0) {
     throw new ConfigError('INVALID_OPTION', 'The prompt is empty; generation needs at least one prompt token.');
   }
-  if (config.attention === 'block-causal') return generateBlockCausal(engine, prompt, settings, onStep);
-  return generateFullCanvas(engine, prompt, settings, onStep);
+  switch (settings.strategy) {
+    case 'llada':
+    case 'dream':
+    case 'fast-dllm':
+      return generateFullCanvas(engine, prompt, settings, onStep);
+    case 'wedlm':
+      return generateWedlm(engine, prompt, settings, onStep);
+    default:
+      return generateBlockCausal(engine, prompt, settings, onStep);
+  }
 }

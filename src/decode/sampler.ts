@@ -23,6 +23,8 @@ const SMALL_RANGE = 32;
  */
 export class Sampler {
   readonly greedy: boolean;
+  /** A top-k or top-p filter is set. */
+  readonly filtered: boolean;
   /** Greedy with a top-k or top-p filter: the confidence is the argmax's probability after filtering. */
   private readonly greedyFiltered: boolean;
   /** Probability of the token returned by the last sampleRow call, under the filtered distribution. */
@@ -32,8 +34,8 @@ export class Sampler {
   private readonly options: SamplingOptions;
   private readonly rng: Rng;
   private readonly weights: Float64Array;  // (vocab) exp((logit - max) / T), unnormalised
-  private readonly ids: Int32Array;        // (vocab) token ids of the filtered set in [0, keptCount)
-  private keptCount = 0;
+  private readonly ids: Int32Array;        // (vocab) token ids of the filtered set in [0, kept)
+  private kept = 0;
   private keptMass = 0;                    // sum of weights over the kept ids
   private allKept = false;                 // no filter ran: ids is not filled and every token is kept
 
@@ -42,7 +44,8 @@ export class Sampler {
     this.options = options;
     this.rng = rng;
     this.greedy = options.temperature <= 0;
-    this.greedyFiltered = this.greedy && ((options.topK > 0 && options.topK < vocab) || (options.topP > 0 && options.topP < 1));
+    this.filtered = (options.topK > 0 && options.topK < vocab) || (options.topP > 0 && options.topP < 1);
+    this.greedyFiltered = this.greedy && this.filtered;
     const scratch = !this.greedy || this.greedyFiltered ? vocab : 0;
     this.weights = new Float64Array(scratch);
     this.ids = new Int32Array(scratch);
@@ -81,7 +84,7 @@ export class Sampler {
     // ends just below the threshold.
     let sum = 0;
     let chosen = -1;
-    for (let i = 0; i < this.keptCount; i++) {
+    for (let i = 0; i < this.kept; i++) {
       const id = this.allKept ? i : this.ids[i];
       const w = weights[id];
       if (w <= 0) continue;
@@ -96,7 +99,7 @@ export class Sampler {
 
   /**
    * Computes the filtered distribution of one row: temperature, then top-p, then top-k. Returns the
-   * number of kept tokens. Their ids and probabilities are read with keptId and keptProbability.
+   * number of kept tokens (also `keptCount`). Their ids and probabilities are read with keptId and keptProbability.
    */
   filterRow(logits: Float32Array, offset: number): number {
     const { temperature, topK, topP } = this.options;
@@ -131,9 +134,14 @@ export class Sampler {
       mass = 0;
       for (let i = 0; i < count; i++) mass += weights[this.ids[i]];
     }
-    this.keptCount = count;
+    this.kept = count;
     this.keptMass = mass;
     return count;
+  }
+
+  /** Number of tokens kept by the last filterRow or sampleRow call. */
+  get keptCount(): number {
+    return this.kept;
   }
 
   /** Token id of the i-th kept token after filterRow (the order is not by probability). */

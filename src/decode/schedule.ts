@@ -61,3 +61,69 @@ export function commitByThreshold(confidences: ArrayLike<number>, count: number,
 export function commitTopK(confidences: ArrayLike<number>, count: number, k: number): number[] {
   return selectCommits(confidences, count, k, null);
 }
+
+/**
+ * Dream's timestep schedule: t goes linearly from 1 to `eps` over steps + 1 points, and step i (0-based)
+ * of `steps` commits floor(masked * (1 - t[i+1] / t[i])) positions, the last step all that are left.
+ * The arithmetic is float32, as in Dream's torch code and llama.cpp, so the counts match theirs where
+ * the product lands near an integer.
+ */
+export function timestepCount(masked: number, step: number, steps: number, eps: number): number {
+  if (step >= steps - 1) return masked;
+  const f = Math.fround;
+  const t = f(1 - f(f(step / steps) * f(1 - eps)));
+  const s = f(1 - f(f((step + 1) / steps) * f(1 - eps)));
+  return Math.floor(f(masked * f(1 - f(s / t))));
+}
+
+/** Probability that Dream's origin algorithm reveals a masked position at step i of `steps`: 1 - t[i+1] / t[i]. */
+export function timestepRevealProbability(step: number, steps: number, eps: number): number {
+  if (step >= steps - 1) return 1;
+  const t = 1 - (step / steps) * (1 - eps);
+  const s = 1 - ((step + 1) / steps) * (1 - eps);
+  return 1 - s / t;
+}
+
+/** Selects the k leftmost candidates (SDAR's sequential remasking). */
+export function selectLeftmost(count: number, k: number): number[] {
+  const chosen: number[] = [];
+  for (let i = 0; i < Math.min(count, Math.max(k, 1)); i++) chosen.push(i);
+  return chosen;
+}
+
+/**
+ * Samples k distinct candidates with probabilities softmax(confidence / temperature), one draw after
+ * another without replacement, as Dream does with alg_temp > 0. Candidates with confidence -Infinity are
+ * drawn only when nothing else is left. Returns candidate indices in ascending order.
+ */
+export function sampleCommits(confidences: ArrayLike<number>, count: number, k: number, temperature: number, uniform: () => number): number[] {
+  let max = -Infinity;
+  for (let i = 0; i < count; i++) if (confidences[i] > max) max = confidences[i];
+  const weights = new Float64Array(count);
+  for (let i = 0; i < count; i++) weights[i] = Number.isFinite(confidences[i]) ? Math.exp((confidences[i] - max) / temperature) : 0;
+
+  const chosen: number[] = [];
+  const taken = new Uint8Array(count);
+  const want = Math.min(count, Math.max(k, 1));
+  while (chosen.length < want) {
+    let total = 0;
+    for (let i = 0; i < count; i++) if (!taken[i]) total += weights[i];
+    let pick = -1;
+    if (total > 0) {
+      const target = uniform() * total;
+      let sum = 0;
+      for (let i = 0; i < count; i++) {
+        if (taken[i] || weights[i] <= 0) continue;
+        pick = i;
+        sum += weights[i];
+        if (sum > target) break;
+      }
+    } else {
+      // Only zero-weight candidates are left: take them left to right.
+      for (let i = 0; i < count && pick < 0; i++) if (!taken[i]) pick = i;
+    }
+    taken[pick] = 1;
+    chosen.push(pick);
+  }
+  return chosen.sort((a, b) => a - b);
+}

@@ -460,6 +460,66 @@ export function dequantize(type: TensorType | string, bytes: Uint8Array, count: 
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Finiteness
+
+/**
+ * Byte offsets, within one block, of the float scales of each block type: f16 unless marked f32. A block
+ * whose scale is NaN or infinite decodes to NaN or infinite values, whatever its quants are.
+ */
+const SCALE_OFFSETS: Record<string, { f16: number[]; f32: number[] }> = {
+  Q4_0: { f16: [0], f32: [] },
+  Q4_1: { f16: [0, 2], f32: [] },
+  Q5_0: { f16: [0], f32: [] },
+  Q5_1: { f16: [0, 2], f32: [] },
+  Q8_0: { f16: [0], f32: [] },
+  Q2_K: { f16: [80, 82], f32: [] },
+  Q3_K: { f16: [108], f32: [] },
+  Q4_K: { f16: [0, 2], f32: [] },
+  Q5_K: { f16: [0, 2], f32: [] },
+  Q6_K: { f16: [208], f32: [] },
+  Q8_K: { f16: [], f32: [0] },
+};
+
+/** True when the little-endian f16 at `p` has an all-ones exponent (infinity or NaN). */
+function f16NonFinite(bytes: Uint8Array, p: number): boolean {
+  return (bytes[p + 1] & 0x7c) === 0x7c;
+}
+
+function f32NonFinite(bytes: Uint8Array, p: number): boolean {
+  return (bytes[p + 3] & 0x7f) === 0x7f && (bytes[p + 2] & 0x80) !== 0;
+}
+
+function bf16NonFinite(bytes: Uint8Array, p: number): boolean {
+  return (bytes[p + 1] & 0x7f) === 0x7f && (bytes[p] & 0x80) !== 0;
+}
+
+/**
+ * Returns the index of the first element (F32, F16, BF16) or block (quantised types) of `bytes` that is
+ * or decodes to NaN or infinity, or -1 when every value is finite. Reads the bits without decoding, so a
+ * scan costs one pass over the bytes. Types without a known layout return -1.
+ */
+export function findNonFinite(type: TensorType | string, bytes: Uint8Array): number {
+  const length = bytes.byteLength;
+  if (type === 'F32') {
+    for (let p = 0; p + 4 <= length; p += 4) if (f32NonFinite(bytes, p)) return p / 4;
+    return -1;
+  }
+  if (type === 'F16' || type === 'BF16') {
+    const nonFinite = type === 'F16' ? f16NonFinite : bf16NonFinite;
+    for (let p = 0; p + 2 <= length; p += 2) if (nonFinite(bytes, p)) return p / 2;
+    return -1;
+  }
+  const scales = SCALE_OFFSETS[type];
+  const info = ggmlTypeByName(type);
+  if (!scales || !info) return -1;
+  for (let p = 0, block = 0; p + info.blockBytes <= length; p += info.blockBytes, block++) {
+    for (const offset of scales.f16) if (f16NonFinite(bytes, p + offset)) return block;
+    for (const offset of scales.f32) if (f32NonFinite(bytes, p + offset)) return block;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Repacking for the native Q8_0 and Q4_0 kernels
 
 function checkMatrix(name: string, bytes: Uint8Array, rows: number, cols: number, blockBytes: number): number {

@@ -169,7 +169,8 @@ export interface UrlSourceOptions {
  */
 export async function openUrlSource(url: string | URL, options: UrlSourceOptions = {}): Promise<ByteSource> {
   const href = url.toString();
-  const fetchImpl = options.fetch ?? globalThis.fetch;
+  // Bound: browsers throw "Illegal invocation" when fetch is called as a method of another object.
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   const init = options.init ?? {};
   const headers = new Headers(init.headers);
   headers.set('Range', 'bytes=0-0');

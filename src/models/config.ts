@@ -173,6 +173,26 @@ function fallbackMaskId(family: Family, vocab: number, source: string): number {
   );
 }
 
+/**
+ * Checks the relations between fields that the kernels rely on: whole groups of query heads per key/value
+ * head, an even RoPE width within the head, and a mask token inside the vocabulary.
+ */
+function checkConsistency(config: ModelConfig, where: string): ModelConfig {
+  if (config.nHeads % config.nKvHeads !== 0) {
+    throw new ConfigError('INVALID_OPTION', `${where}: ${config.nHeads} attention heads is not a multiple of ${config.nKvHeads} key/value heads`);
+  }
+  if (config.ropeDim % 2 !== 0 || config.ropeDim > config.headDim) {
+    throw new ConfigError(
+      'INVALID_OPTION',
+      `${where}: the rotary dimension ${config.ropeDim} must be even and at most the head dimension ${config.headDim}`,
+    );
+  }
+  if (config.maskTokenId >= config.vocab) {
+    throw new ConfigError('INVALID_OPTION', `${where}: mask token id ${config.maskTokenId} is outside the vocabulary of ${config.vocab} rows`);
+  }
+  return config;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Hugging Face
 
@@ -274,7 +294,7 @@ export function configFromHf(
   if (bosTokenId < 0) bosTokenId = tokens.id(tokenizerConfig?.bos_token);
   const addBos = tokenizerConfig?.add_bos_token === true;
 
-  return {
+  return checkConsistency({
     family,
     architecture,
     nLayers,
@@ -299,7 +319,7 @@ export function configFromHf(
     bosTokenId,
     addBos,
     maxContext,
-  };
+  }, where);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -412,7 +432,7 @@ export function configFromGguf(
   // llama.cpp's converter permutes LLaDA's q/k rows for its interleaved (NORM) RoPE; the others stay NEOX.
   const ropeLayout: RopeLayout = family === 'llada' ? 'norm' : 'neox';
 
-  return {
+  return checkConsistency({
     family,
     architecture,
     nLayers,
@@ -437,5 +457,5 @@ export function configFromGguf(
     bosTokenId: idList(metadata['tokenizer.ggml.bos_token_id'])[0] ?? -1,
     addBos: metadata['tokenizer.ggml.add_bos_token'] === true,
     maxContext,
-  };
+  }, 'GGUF metadata');
 }

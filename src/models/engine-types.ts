@@ -40,6 +40,10 @@ export interface ForwardEngine {
   readonly config: ModelConfig;
   /** KV cache capacity in positions. */
   readonly contextLength: number;
+  /** Tokens per forward, at most. */
+  readonly maxRows: number;
+  /** Logit rows per forward (`logitRows.length`), at most. */
+  readonly maxLogitRows: number;
   readonly threads: number;
   forward(request: ForwardRequest): Promise<ForwardResult>;
   dispose(): Promise<void>;

@@ -4,7 +4,7 @@
 
 import { ModelFormatError, UnsupportedModelError } from '../errors.js';
 import { readGguf, type GgufFile } from '../formats/gguf.js';
-import { ENGINE_TENSOR_TYPES, isEngineTensorType } from '../formats/quant.js';
+import { ENGINE_TENSOR_TYPES, findNonFinite, isEngineTensorType } from '../formats/quant.js';
 import {
   checkShards,
   hfToGgufName,
@@ -12,22 +12,26 @@ import {
   readSafetensors,
   type SafetensorsFile,
 } from '../formats/safetensors.js';
+import { isModelFolder, localFolder, urlFolder, type ModelFolder } from '../formats/folder.js';
 import { bufferSource, openFileSource, openSource, type ByteSource } from '../formats/source.js';
 import { configFromGguf, configFromHf } from './config.js';
-import type { Checkpoint, ModelConfig, TensorInfo } from './types.js';
+import type { Checkpoint, ModelConfig, TensorInfo, TensorType } from './types.js';
 
 const GGUF_MAGIC = [0x47, 0x47, 0x55, 0x46]; // "GGUF"
 
 /**
- * Opens a checkpoint from a path (a `.gguf` file or a Hugging Face folder), a URL of a GGUF file, or the
- * bytes of a GGUF file. The caller must `close()` it to release file handles.
+ * Opens a checkpoint from a path (a `.gguf` file or a Hugging Face folder), a URL of a GGUF file or of a
+ * Hugging Face folder (ending in `/`), a ModelFolder, or the bytes of a GGUF file. The caller must
+ * `close()` it to release file handles.
  */
-export async function openCheckpoint(input: string | URL | ArrayBuffer | Uint8Array): Promise<Checkpoint> {
+export async function openCheckpoint(input: string | URL | ArrayBuffer | Uint8Array | ModelFolder): Promise<Checkpoint> {
   if (input instanceof ArrayBuffer || input instanceof Uint8Array) {
     return openGgufCheckpoint(bufferSource(input));
   }
+  if (isModelFolder(input)) return openHfFolder(input);
   const text = input.toString();
   const isRemote = /^https?:\/\//i.test(text);
+  if (isRemote && new URL(text).pathname.endsWith('/')) return openHfFolder(urlFolder(text));
   if (isRemote) {
     const source = await openSource(input);
     return withCloseOnError(source, () => openGgufCheckpoint(source));
@@ -85,7 +89,7 @@ async function openGgufCheckpoint(source: ByteSource): Promise<Checkpoint> {
       type: t.type.name,
       shape: t.shape,
       byteLength,
-      read: () => source.read(offset, byteLength),
+      read: () => readFinite(source, t.name, t.type.name as TensorType, offset, byteLength),
     });
   }
   const config = configFromGguf(gguf.metadata, gguf.tensors);
@@ -103,22 +107,31 @@ async function openGgufCheckpoint(source: ByteSource): Promise<Checkpoint> {
   };
 }
 
+/**
+ * Reads a tensor's bytes and rejects NaN or infinite weights (or quantisation scales), which would turn
+ * every forward into NaN. `name` is the tensor's name in the file.
+ */
+async function readFinite(source: ByteSource, name: string, type: TensorType, offset: number, byteLength: number): Promise<Uint8Array> {
+  const bytes = await source.read(offset, byteLength);
+  const index = findNonFinite(type, bytes);
+  if (index >= 0) {
+    const unit = type === 'F32' || type === 'F16' || type === 'BF16' ? 'element' : `${type} block`;
+    throw new ModelFormatError(
+      'NON_FINITE_WEIGHT',
+      `${source.name}: tensor "${name}" (${type}) holds NaN or infinity at ${unit} ${index}. The checkpoint is ` +
+        'corrupt or was exported with an overflow; export or download it again.',
+    );
+  }
+  return bytes;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Hugging Face folder
 
-async function readTextIfExists(path: string): Promise<string | null> {
-  const fs = await import('node:fs/promises');
-  try {
-    return await fs.readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
-}
-
-async function openHfFolder(folder: string): Promise<Checkpoint> {
-  const { join } = await import('node:path');
-  const configText = await readTextIfExists(join(folder, 'config.json'));
+async function openHfFolder(location: string | ModelFolder): Promise<Checkpoint> {
+  const reader = typeof location === 'string' ? localFolder(location) : location;
+  const folder = reader.name;
+  const configText = await reader.readText('config.json');
   if (configText === null) {
     throw new ModelFormatError(
       'MISSING_FILE',
@@ -126,17 +139,17 @@ async function openHfFolder(folder: string): Promise<Checkpoint> {
         '(or model.safetensors.index.json with its shards).',
     );
   }
-  const generationText = await readTextIfExists(join(folder, 'generation_config.json'));
-  const tokenizerConfigText = await readTextIfExists(join(folder, 'tokenizer_config.json'));
-  const tokenizerText = await readTextIfExists(join(folder, 'tokenizer.json'));
-  const templateFile = await readTextIfExists(join(folder, 'chat_template.jinja'));
+  const generationText = await reader.readText('generation_config.json');
+  const tokenizerConfigText = await reader.readText('tokenizer_config.json');
+  const tokenizerText = await reader.readText('tokenizer.json');
+  const templateFile = await reader.readText('chat_template.jinja');
 
   const sources: ByteSource[] = [];
   const closeAll = async () => {
     await Promise.all(sources.map((s) => s.close()));
   };
   try {
-    const files = await openSafetensorsFiles(folder, sources);
+    const files = await openSafetensorsFiles(reader, sources);
     const tensors = new Map<string, TensorInfo>();
     for (const file of files) {
       for (const t of file.tensors) {
@@ -146,7 +159,8 @@ async function openHfFolder(folder: string): Promise<Checkpoint> {
           throw new ModelFormatError('INVALID_SAFETENSORS', `${folder}: two tensors map to the GGUF name "${name}" (one is "${t.name}")`);
         }
         const { source, offset, byteLength } = t;
-        tensors.set(name, { name, type: t.type, shape: t.shape, byteLength, read: () => source.read(offset, byteLength) });
+        const read = () => readFinite(source, t.name, t.type, offset, byteLength);
+        tensors.set(name, { name, type: t.type, shape: t.shape, byteLength, read });
       }
     }
     const config = configFromHf(configText, generationText, tokenizerConfigText, tokenizerText, tensors);
@@ -177,12 +191,12 @@ async function openHfFolder(folder: string): Promise<Checkpoint> {
 }
 
 /** Opens `model.safetensors`, or every shard named by `model.safetensors.index.json`. */
-async function openSafetensorsFiles(folder: string, sources: ByteSource[]): Promise<SafetensorsFile[]> {
-  const { join } = await import('node:path');
-  const indexName = join(folder, 'model.safetensors.index.json');
-  const indexText = await readTextIfExists(indexName);
+async function openSafetensorsFiles(reader: ModelFolder, sources: ByteSource[]): Promise<SafetensorsFile[]> {
+  const folder = reader.name;
+  const indexName = `${folder.replace(/\/$/, '')}/model.safetensors.index.json`;
+  const indexText = await reader.readText('model.safetensors.index.json');
   if (indexText === null) {
-    const source = await openFileSource(join(folder, 'model.safetensors')).catch((error: unknown) => {
+    const source = await reader.open('model.safetensors').catch((error: unknown) => {
       if (error instanceof ModelFormatError && error.code === 'MISSING_FILE') {
         throw new ModelFormatError(
           'MISSING_FILE',
@@ -198,7 +212,7 @@ async function openSafetensorsFiles(folder: string, sources: ByteSource[]): Prom
   const { shards, weightMap } = parseSafetensorsIndex(indexText, indexName);
   const parsed = new Map<string, SafetensorsFile>();
   for (const shard of shards) {
-    const source = await openFileSource(join(folder, shard));
+    const source = await reader.open(shard);
     sources.push(source);
     parsed.set(shard, await readSafetensors(source));
   }

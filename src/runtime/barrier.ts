@@ -7,8 +7,9 @@ import { CONTROL } from './layout.js';
 const SPIN_LIMIT = 2000;
 const WAIT_SLICE_MS = 100;
 // A thread that sleeps this long at one barrier assumes a peer died without reporting (a terminated
-// worker cannot): no single kernel call of a model that fits in wasm memory runs this long.
-const STALL_LIMIT_MS = 120_000;
+// worker cannot): no single kernel call of a model that fits in wasm memory runs this long. Each thread
+// has its own copy; tests lower the coordinating thread's to detect a terminated worker quickly.
+export const stallLimit = { ms: 120_000 };
 
 export class ThreadFailedError extends Error {
   constructor(readonly thread: number) {
@@ -25,7 +26,7 @@ export function waitForChange(control: Int32Array, index: number, seen: number):
   const startedAt = Date.now();
   for (;;) {
     if (Atomics.load(control, CONTROL.error) !== 0) throw new ThreadFailedError(Atomics.load(control, CONTROL.errorThread));
-    if (Date.now() - startedAt > STALL_LIMIT_MS) {
+    if (Date.now() - startedAt > stallLimit.ms) {
       Atomics.store(control, CONTROL.error, 1);
       throw new ThreadFailedError(-1);
     }

@@ -1,12 +1,12 @@
 // The wasm transformer engine: one memory holding the packed weights, the KV cache and the activations,
 // a forward program run by a pool of threads, and the coordinator side of a forward (writing the step's
 // inputs into memory and reading the output rows back).
-import { availableParallelism } from 'node:os';
-import { AbortError, ConfigError, ContextOverflowError, ModelFormatError } from '../errors.js';
+import { AbortError, ConfigError, ContextOverflowError, ModelDisposedError, ModelFormatError, ModelTooLargeError, NumericError } from '../errors.js';
 import type { ForwardEngine, ForwardRequest, ForwardResult } from '../models/engine-types.js';
 import type { Checkpoint, ModelConfig, TensorInfo } from '../models/types.js';
 import { instantiateKernels, loadKernelModule } from './kernels.js';
-import { CONTROL, planLayout, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
+import { CONTROL, MAX_THREADS, planLayout, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
+import { chooseThreads, logThreadChoice, threadSupport } from './platform.js';
 import { ThreadPool } from './pool.js';
 import { ForwardProgram } from './program.js';
 import { writeMatrix, writeVector } from './weights.js';
@@ -18,12 +18,29 @@ export interface LoadProgress {
 }
 
 export interface EngineOptions {
-  /** Threads that run each forward, the calling thread included. Default: the machine's available parallelism, at most 8. */
+  /**
+   * Threads that run each forward, the calling thread included. Default: the hardware threads, at most 8.
+   * Where memory cannot be shared (a page without cross-origin isolation, a page's main thread,
+   * Cloudflare Workers) the engine runs one thread whatever this requests, and logs why.
+   */
   threads?: number;
+  /**
+   * The compiled kernel module, for runtimes that cannot fetch or compile wasm bytes at run time
+   * (Cloudflare Workers import it as a module). It must be dllm-single.wasm on one thread and
+   * dllm-shared.wasm on more. Default: compiled from the .wasm file beside the bundle.
+   */
+  kernelModule?: WebAssembly.Module;
+  /** Receives the one-line thread choice, logged once per process. Default: stderr on Node and Deno, console.info elsewhere. */
+  log?: (message: string) => void;
   /** KV cache capacity in positions. Default: the model's context, at most 4096. */
   contextLength?: number;
   /** Tokens per forward. Default: 256 for block-causal families, else the context length. */
   maxRows?: number;
+  /**
+   * Multiply Q8_0 and Q4_0 weights by activations quantised to int8 per block of 32 (2-3x faster matmuls,
+   * logits no longer match an f32 reference to 1e-4). Default false.
+   */
+  int8?: boolean;
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
 }
@@ -93,28 +110,51 @@ export class WasmEngine implements ForwardEngine {
   static async load(checkpoint: Checkpoint, options: EngineOptions = {}): Promise<WasmEngine> {
     const config = checkpoint.config;
     checkPositive('threads', options.threads);
+    if (options.threads !== undefined && options.threads > MAX_THREADS) {
+      throw new ConfigError('INVALID_OPTION', `threads must be at most ${MAX_THREADS}, got ${options.threads}.`);
+    }
     checkPositive('contextLength', options.contextLength);
     checkPositive('maxRows', options.maxRows);
-    const threads = options.threads ?? Math.min(8, availableParallelism());
+    const choice = chooseThreads(await threadSupport(), options.threads);
+    logThreadChoice(choice, options.log);
+    const threads = choice.threads;
     const contextLength = options.contextLength ?? Math.min(config.maxContext, 4096);
     const maxRows = Math.min(contextLength, options.maxRows ?? (config.attention === 'block-causal' ? 256 : contextLength));
     const maxLogitRows = Math.min(maxRows, Math.max(64, Math.floor(LOGITS_BUDGET_BYTES / (config.vocab * 4))));
-    const layout = planLayout(config, checkpoint.tensors, { threads, contextLength, maxRows, maxLogitRows });
+    const layout = planLayout(config, checkpoint.tensors, { threads, contextLength, maxRows, maxLogitRows, int8: options.int8 });
 
-    const shared = threads > 1;
+    const shared = choice.shared;
     const pages = Math.ceil(layout.totalBytes / WASM_PAGE_BYTES);
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared } as WebAssembly.MemoryDescriptor);
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared } as WebAssembly.MemoryDescriptor);
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      const gib = (layout.totalBytes / 2 ** 30).toFixed(2);
+      throw new ModelTooLargeError(layout.totalBytes, NaN,
+        `Allocating ${gib} GiB of wasm memory failed (${error.message}): the runtime's memory limit is lower. ` +
+          'Lower contextLength, use a smaller quantisation such as Q4_0, or raise the limit of the runtime.',
+        'OUT_OF_MEMORY', { cause: error });
+    }
     await placeWeights(memory, layout, checkpoint, options);
 
-    const module = await loadKernelModule(shared);
+    const module = options.kernelModule ?? await loadKernelModule(shared);
     const kernels = instantiateKernels(module, memory);
     const program = new ForwardProgram(kernels, layout, memory, 0);
     const pool = shared ? await ThreadPool.start(module, memory, layout, program) : null;
     return new WasmEngine(memory, layout, program, pool);
   }
 
+  get maxRows(): number {
+    return this.layout.maxRows;
+  }
+
+  get maxLogitRows(): number {
+    return this.layout.maxLogitRows;
+  }
+
   async forward(request: ForwardRequest): Promise<ForwardResult> {
-    if (this.disposed) throw new ConfigError('INVALID_OPTION', 'This model was disposed; load it again to run it.');
+    if (this.disposed) throw new ModelDisposedError();
     const { tokens, start, attention, logitRows } = request;
     const L = this.layout;
     const rows = tokens.length;
@@ -176,6 +216,11 @@ export class WasmEngine implements ForwardEngine {
       this.prob[i] = records.getFloat32(i * 16 + 4, true);
       this.secondProb[i] = records.getFloat32(i * 16 + 8, true);
       this.entropy[i] = records.getFloat32(i * 16 + 12, true);
+      // NaN or infinite logits leave the softmax sum at 0 or NaN, so the top probability leaves (0, 1].
+      if (!(this.prob[i] > 0 && this.prob[i] <= 1) || !(this.argmax[i] >= 0 && this.argmax[i] < vocab)) {
+        throw new NumericError(`The forward over cache positions [${start}, ${start + rows}) produced NaN or infinite ` +
+          `logits in row ${logitRows[i]}: activations overflowed float32. The model's weights are finite but too large.`);
+      }
     }
     return {
       logits: this.logits.subarray(0, n * vocab),

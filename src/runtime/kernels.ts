@@ -1,8 +1,10 @@
-// Loading the wasm kernel module, its typed exports, and the f32 panel packer that matmul_f32 reads.
+// Loading the wasm kernel module, its typed exports, and the weight packers of the f32 and int8 matmuls.
 //
 // Every kernel works on raw byte offsets into one imported memory and allocates nothing, so any number
 // of instances (one per worker) can share a memory. Argument order: output pointer, input pointers,
 // sizes, then the slice [first, end) of work that the calling thread computes.
+
+import { chooseKernelBuild, type KernelBuildRequest } from './kernel-build.js';
 
 /** A byte offset into the shared wasm memory. Offsets above 2 GiB are passed as unsigned numbers. */
 export type Pointer = number;
@@ -17,6 +19,28 @@ export const MASK_UPDATE_RECORD_BYTES = 16;
 
 /** Exports of build/dllm-*.wasm. Shapes are row-major; [first, end) is always this thread's slice. */
 export interface KernelExports {
+  /**
+   * Quantises columns [first,end) of every row of x[n,k] per block of 32 for the int8 matmuls: int16 values
+   * in [-127,127] at xq (n*k), f32 scales max|x|/127 at xScales (n*k/32), i32 block sums at xSums (n*k/32).
+   * k, first and end are multiples of 32.
+   */
+  quantise_rows(xq: Pointer, xScales: Pointer, xSums: Pointer, x: Pointer, n: number, k: number, first: number, end: number): void;
+  /** y = silu(gate) * up as silu_mul, then quantised into xq/xScales/xSums as quantise_rows; cols, first, end multiples of 32. */
+  silu_mul_quantise(xq: Pointer, xScales: Pointer, xSums: Pointer, y: Pointer, gate: Pointer, up: Pointer, n: number, cols: number, first: number, end: number): void;
+  /**
+   * y[n,m] (+)= x @ W^T (+ bias) with x from quantise_rows and W packed by packQ8_0x4; exact i32 sums per block,
+   * then f32. k % 32 == 0; columns [first,end), first % 4 == 0, end % 4 == 0 or end == m.
+   */
+  matmul_q8_0_int8(y: Pointer, xq: Pointer, xScales: Pointer, xSums: Pointer, w: Pointer, wScales: Pointer, bias: Pointer,
+    n: number, k: number, m: number, accumulate: number, first: number, end: number): void;
+  /** As matmul_q8_0_int8 with W packed by packQ4_0x4. */
+  matmul_q4_0_int8(y: Pointer, xq: Pointer, xScales: Pointer, xSums: Pointer, w: Pointer, wScales: Pointer, bias: Pointer,
+    n: number, k: number, m: number, accumulate: number, first: number, end: number): void;
+  /** As embed_f32 from a table packed by packQ8_0x4 (m = vocabulary, k = dim). */
+  embed_q8_0x4(y: Pointer, w: Pointer, wScales: Pointer, tokens: Pointer, n: number, dim: number, first: number, end: number): void;
+  /** As embed_f32 from a table packed by packQ4_0x4. */
+  embed_q4_0x4(y: Pointer, w: Pointer, wScales: Pointer, tokens: Pointer, n: number, dim: number, first: number, end: number): void;
+
   /** y[n,m] (+)= x[n,k] @ W[m,k]^T (+ bias[m] if bias != 0); W packed by packF32Panels; columns [first,end), first % 8 == 0, end % 8 == 0 or end == m. */
   matmul_f32(y: Pointer, x: Pointer, w: Pointer, bias: Pointer, n: number, k: number, m: number, accumulate: number, first: number, end: number): void;
   /** As matmul_f32 with W in Q8_0: int8 rows at qs + o*k, f32 scales per 32 at scales + o*(k/32)*4; k % 32 == 0, any [first,end). */
@@ -71,38 +95,12 @@ export interface KernelExports {
   mask_update(out: Pointer, logits: Pointer, n: number, vocab: number, temperature: number, first: number, end: number): void;
 }
 
-/** Returns the wasm file name of the shared-memory build (worker pool) or the single-thread build. */
-export function kernelFileName(shared: boolean): string {
-  return shared ? 'dllm-shared.wasm' : 'dllm-single.wasm';
-}
-
-async function readBytes(url: URL): Promise<Uint8Array<ArrayBuffer> | undefined> {
-  if (url.protocol === 'file:') {
-    // Imported here, not at the top, so that bundles for browsers never load node:fs.
-    const { readFile } = await import('node:fs/promises');
-    try {
-      return new Uint8Array(await readFile(url));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-  }
-  const response = await fetch(url);
-  return response.ok ? new Uint8Array(await response.arrayBuffer()) : undefined;
-}
-
 /**
- * Compiles the kernel module. Looks for the .wasm beside this file first (the bundle in dist/), then in
- * build/ (running from src/ with tsx). Throws naming both paths when neither exists.
+ * Compiles the kernel module for shared or plain memory: the relaxed-SIMD build where the runtime passes
+ * its self-test, else the baseline build (see kernel-build.ts).
  */
-export async function loadKernelModule(shared: boolean): Promise<WebAssembly.Module> {
-  const name = kernelFileName(shared);
-  const candidates = [new URL(`./${name}`, import.meta.url), new URL(`../../build/${name}`, import.meta.url)];
-  for (const url of candidates) {
-    const bytes = await readBytes(url);
-    if (bytes) return WebAssembly.compile(bytes);
-  }
-  throw new Error(`Kernel module ${name} not found at ${candidates.map(String).join(' or ')}; run \`npm run build:wasm\`.`);
+export async function loadKernelModule(shared: boolean, build: KernelBuildRequest = 'auto'): Promise<WebAssembly.Module> {
+  return (await chooseKernelBuild(shared, build)).module;
 }
 
 /** Instantiates the kernel module over memory (shared for dllm-shared.wasm, plain for dllm-single.wasm). */
@@ -137,6 +135,92 @@ export function packF32Panels(dst: Float32Array, src: Float32Array, m: number, k
         for (let kk = 0; kk < k; kk++) dst[base + kk * 8 + j] = src[from + kk];
       } else {
         for (let kk = 0; kk < k; kk++) dst[base + kk * 8 + j] = 0;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Q8_0x4 and Q4_0x4 packers
+
+/** Bytes of the quantised values and of the f32 scales of an [m,k] matrix in the x4 layouts (m padded to 4). */
+export function x4Bytes(format: 'q8_0' | 'q4_0', m: number, k: number): { data: number; scales: number } {
+  const groups = Math.ceil(m / 4);
+  const blocks = k / 32;
+  return { data: groups * blocks * (format === 'q8_0' ? 128 : 64), scales: groups * blocks * 16 };
+}
+
+function checkX4(name: string, source: Uint8Array, blockBytes: number, m: number, k: number): number {
+  if (k % 32 !== 0) throw new RangeError(`${name}: k = ${k} is not a multiple of 32`);
+  const blocks = k / 32;
+  if (source.byteLength !== m * blocks * blockBytes) {
+    throw new RangeError(`${name}: source has ${source.byteLength} bytes, expected ${m * blocks * blockBytes} for [${m},${k}]`);
+  }
+  return blocks;
+}
+
+let halfTable: Float32Array | null = null;
+
+/** Returns the f32 value of every IEEE half bit pattern (GGUF block scales), built on first use. */
+function halfValues(): Float32Array {
+  if (halfTable) return halfTable;
+  halfTable = new Float32Array(65536);
+  for (let bits = 0; bits < 65536; bits++) {
+    const exponent = (bits >> 10) & 0x1f;
+    const mantissa = bits & 0x3ff;
+    const sign = bits & 0x8000 ? -1 : 1;
+    if (exponent === 0) halfTable[bits] = sign * mantissa * 2 ** -24;
+    else if (exponent === 31) halfTable[bits] = mantissa ? NaN : sign * Infinity;
+    else halfTable[bits] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+  }
+  return halfTable;
+}
+
+/**
+ * Packs GGUF Q8_0 blocks of a row-major [m,k] matrix (34 bytes per 32 values: f16 scale, 32 int8) into the
+ * Q8_0x4 layout of matmul_q8_0_int8 (see assembly/matmul_int8.ts). Outputs past m are zero.
+ */
+export function packQ8_0x4(data: Uint8Array, scales: Float32Array, source: Uint8Array, m: number, k: number): void {
+  const blocks = checkX4('packQ8_0x4', source, 34, m, k);
+  const half = halfValues();
+  const groups = Math.ceil(m / 4);
+  data.fill(0, 0, groups * blocks * 128);
+  scales.fill(0, 0, groups * blocks * 4);
+  for (let o = 0; o < m; o++) {
+    const g = o >> 2;
+    const lane = o & 3;
+    for (let b = 0; b < blocks; b++) {
+      const from = (o * blocks + b) * 34;
+      const to = (g * blocks + b) * 128 + lane * 2;
+      scales[(g * blocks + b) * 4 + lane] = half[source[from] | (source[from + 1] << 8)];
+      for (let s = 0; s < 16; s++) {
+        data[to + s * 8] = source[from + 2 + 2 * s];
+        data[to + s * 8 + 1] = source[from + 3 + 2 * s];
+      }
+    }
+  }
+}
+
+/**
+ * Packs GGUF Q4_0 blocks (18 bytes per 32 values: f16 scale, 16 bytes with element i in the low nibble of
+ * byte i and element i+16 in its high nibble) into the Q4_0x4 layout. In both layouts byte 2t+p of a block
+ * holds elements 2t+p and 2t+p+16, so each output's bytes move unchanged. Outputs past m are zero.
+ */
+export function packQ4_0x4(data: Uint8Array, scales: Float32Array, source: Uint8Array, m: number, k: number): void {
+  const blocks = checkX4('packQ4_0x4', source, 18, m, k);
+  const half = halfValues();
+  const groups = Math.ceil(m / 4);
+  data.fill(0x88, 0, groups * blocks * 64); // nibble 8 is weight 0
+  scales.fill(0, 0, groups * blocks * 4);
+  for (let o = 0; o < m; o++) {
+    const g = o >> 2;
+    const lane = o & 3;
+    for (let b = 0; b < blocks; b++) {
+      const from = (o * blocks + b) * 18;
+      const to = (g * blocks + b) * 64 + lane * 2;
+      scales[(g * blocks + b) * 4 + lane] = half[source[from] | (source[from + 1] << 8)];
+      for (let t = 0; t < 8; t++) {
+        data[to + t * 8] = source[from + 2 + 2 * t];
+        data[to + t * 8 + 1] = source[from + 3 + 2 * t];
       }
     }
   }

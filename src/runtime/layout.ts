@@ -26,11 +26,29 @@ export const CONTROL = {
   slots: 64,
 } as const;
 export const COMMAND_FORWARD = 1;
+/** Byte offset in the control block of one f64 per thread: milliseconds that thread spent waiting at barriers. */
+export const BARRIER_WAIT_OFFSET = 512;
+export const MAX_THREADS = 64;
 export const COMMAND_SHUTDOWN = 2;
 export const CONTROL_BYTES = 1024;
 
-/** How a matrix is stored for the matmul kernels. */
-export type WeightFormat = 'f32' | 'q8_0' | 'q4_0' | 'f16' | 'bf16';
+/**
+ * How a matrix is stored for the matmul kernels. 'q8_0x4' and 'q4_0x4' are the interleaved layouts of the
+ * int8 matmuls (assembly/matmul_int8.ts); the others are row-major except 'f32', packed in panels of 8.
+ */
+export type WeightFormat = 'f32' | 'q8_0' | 'q4_0' | 'f16' | 'bf16' | 'q8_0x4' | 'q4_0x4';
+
+/** True for the formats whose matmul reads activations quantised by `quantise_rows`. */
+export function readsInt8(format: WeightFormat): boolean {
+  return format === 'q8_0x4' || format === 'q4_0x4';
+}
+
+/** Activations quantised per block of 32 for the int8 matmuls: int16 values, f32 scales, i32 block sums. */
+export interface QuantisedRows {
+  values: number;  // (rows, width) int16
+  scales: number;  // (rows, width/32) f32
+  sums: number;    // (rows, width/32) i32
+}
 
 /** A matrix W (rows, cols) = (out, in) placed in memory; `scales` is 0 unless the format is quantised. */
 export interface WeightSlot {
@@ -57,6 +75,7 @@ export interface ModelLayout {
   config: ModelConfig;
   threads: number;
   contextLength: number;
+  int8: boolean;          // Q8_0/Q4_0 weights in the x4 layouts, multiplied by int8-quantised activations
   maxRows: number;        // tokens per forward
   maxLogitRows: number;   // LM-head rows per forward
   totalBytes: number;
@@ -81,20 +100,28 @@ export interface ModelLayout {
   // Per-thread buffers, indexed by thread.
   normed: number[];       // (maxRows, hidden) RMSNorm output that only this thread reads
   scratch: number[];      // (contextLength) attention scores
+  // Quantised activations, allocated only when int8 is set (all pointers 0 otherwise).
+  normedInt8: QuantisedRows[];  // per thread, (maxRows, max(hidden, nHeads*headDim)): RMSNorm and attention outputs
+  ffnInt8: QuantisedRows;       // (maxRows, ffn): silu(gate) * up, written by column slices
 }
 
 export interface LayoutOptions {
   threads: number;
+  /** Use the int8 matmuls for Q8_0 and Q4_0 weights (see ModelLayout.int8). Default false. */
+  int8?: boolean;
   contextLength: number;
   maxRows: number;
   maxLogitRows: number;
 }
 
-/** Format a stored tensor type takes in memory: quantised blocks the kernels read natively stay as they are. */
-export function weightFormatFor(type: TensorType): WeightFormat {
+/**
+ * Format a stored tensor type takes in memory: quantised blocks the kernels read natively stay as they are,
+ * in the x4 layouts when `int8` is set.
+ */
+export function weightFormatFor(type: TensorType, int8 = false): WeightFormat {
   switch (type) {
-    case 'Q8_0': return 'q8_0';
-    case 'Q4_0': return 'q4_0';
+    case 'Q8_0': return int8 ? 'q8_0x4' : 'q8_0';
+    case 'Q4_0': return int8 ? 'q4_0x4' : 'q4_0';
     case 'F16': return 'f16';
     case 'BF16': return 'bf16';
     default: return 'f32';  // F32 itself, and every other quantisation, dequantised at load
@@ -109,6 +136,11 @@ export function weightBytes(format: WeightFormat, rows: number, cols: number): {
     case 'q4_0': return { data: rows * cols / 2, scales: (rows * cols / 32) * 4 };
     case 'f16':
     case 'bf16': return { data: rows * cols * 2, scales: 0 };
+    case 'q8_0x4':
+    case 'q4_0x4': {
+      const blocks = Math.ceil(rows / 4) * (cols / 32);
+      return { data: blocks * (format === 'q8_0x4' ? 128 : 64), scales: blocks * 16 };
+    }
   }
 }
 
@@ -128,6 +160,8 @@ class Arena {
 export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>, options: LayoutOptions): ModelLayout {
   const arena = new Arena();
   const { hidden, nHeads, nKvHeads, headDim, ffn, vocab } = config;
+  const int8 = options.int8 ?? false;
+  if (options.threads > MAX_THREADS) throw new RangeError(`planLayout: ${options.threads} threads, at most ${MAX_THREADS}`);
   const qWidth = nHeads * headDim;
   const kvWidth = nKvHeads * headDim;
 
@@ -136,7 +170,7 @@ export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>
   const vector = (name: string, length: number): number => (tensor(name) ? arena.take(length * 4) : 0);
   const matrix = (name: string, rows: number, cols: number, packedF32 = true): WeightSlot => {
     const info = tensor(name);
-    const format = info ? weightFormatFor(info.type) : 'f32';
+    const format = info ? weightFormatFor(info.type, int8 && cols % 32 === 0) : 'f32';
     weightElements += rows * cols;
     const sizes = format === 'f32' && !packedF32 ? { data: rows * cols * 4, scales: 0 } : weightBytes(format, rows, cols);
     return { format, data: arena.take(sizes.data), scales: sizes.scales ? arena.take(sizes.scales) : 0, rows, cols };
@@ -178,7 +212,7 @@ export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>
   }
 
   const layout: ModelLayout = {
-    config, threads, contextLength, maxRows, maxLogitRows,
+    config, threads, contextLength, int8, maxRows, maxLogitRows,
     totalBytes: 0,
     weightBytes: weightEnd - CONTROL_BYTES,
     embedding, embeddingPacked, outputNorm, output, layers,
@@ -194,11 +228,21 @@ export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>
     candidates: arena.take(maxLogitRows * 16),
     normed: [],
     scratch: [],
+    normedInt8: [],
+    ffnInt8: { values: 0, scales: 0, sums: 0 },
   };
+  const quantisedRows = (rows: number, width: number): QuantisedRows => ({
+    values: arena.take(rows * width * 2),
+    scales: arena.take(Math.ceil(rows * width / 32) * 4),
+    sums: arena.take(Math.ceil(rows * width / 32) * 4),
+  });
+  const normedWidth = Math.max(hidden, qWidth);
   for (let t = 0; t < threads; t++) {
     layout.normed.push(arena.take(maxRows * hidden * 4));
     layout.scratch.push(arena.take(contextLength * 4));
+    if (int8) layout.normedInt8.push(quantisedRows(maxRows, normedWidth));
   }
+  if (int8) layout.ffnInt8 = quantisedRows(maxRows, ffn);
   layout.totalBytes = arena.offset;
 
   if (layout.totalBytes > MAX_WASM_BYTES) {

@@ -1,22 +1,69 @@
 // The thread pool: the calling thread is thread 0 and does its share of every kernel call; workers
 // 1..threads-1 each own a kernel instance on the same shared memory. Starting a step is one atomic
-// increment and a notify; the step ends at the program's last barrier.
+// increment and a notify; the step ends at the program's last barrier. Workers are Node worker_threads
+// on Node and module Web Workers on Deno and in browsers; both speak Comlink.
 import * as Comlink from 'comlink';
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { Worker } from 'node:worker_threads';
 import { WorkerError } from '../errors.js';
 import { reportFailure, ThreadFailedError } from './barrier.js';
 import { COMMAND_FORWARD, COMMAND_SHUTDOWN, CONTROL, type ModelLayout } from './layout.js';
+import { detectRuntime } from './platform.js';
 import type { ForwardProgram } from './program.js';
 import type { WorkerApi } from './worker.js';
 
-function spawnWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url));
-  // Running from the sources through tsx (the tests): a worker does not inherit tsx's loader, so it
-  // registers tsx itself before importing worker.ts.
-  const source = new URL('./worker.ts', import.meta.url).href;
-  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
-  return new Worker(bootstrap, { eval: true });
+/** One compute worker, whichever kind of worker the runtime provides. */
+interface PoolWorker {
+  readonly endpoint: Comlink.Endpoint;
+  /** Calls `listener` when the worker crashes or exits. */
+  onDeath(listener: (error: Error) => void): void;
+  terminate(): Promise<void>;
+}
+
+async function spawnNodeWorker(): Promise<PoolWorker> {
+  const { Worker } = await import('node:worker_threads');
+  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
+  let worker: import('node:worker_threads').Worker;
+  if (import.meta.url.endsWith('.ts')) {
+    // Running from the sources through tsx (the tests): a worker does not inherit tsx's loader, so it
+    // registers tsx itself before importing worker.ts.
+    const source = new URL('./worker.ts', import.meta.url).href;
+    const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
+    worker = new Worker(bootstrap, { eval: true });
+  } else {
+    worker = new Worker(new URL('./worker.js', import.meta.url));
+  }
+  return {
+    endpoint: nodeEndpoint(worker),
+    onDeath(listener) {
+      worker.on('error', listener);
+      worker.on('exit', (code) => listener(new Error(`exited with code ${code}`)));
+    },
+    async terminate() {
+      await worker.terminate();
+    },
+  };
+}
+
+function spawnWebWorker(): PoolWorker {
+  // Written as one expression so that bundlers (Vite, webpack, esbuild) recognise the worker script
+  // and emit it beside the bundle.
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  return {
+    endpoint: worker,
+    onDeath(listener) {
+      worker.addEventListener('error', (event) => {
+        event.preventDefault();
+        listener(new Error(event.message || 'the worker script failed to load or threw'));
+      });
+      worker.addEventListener('messageerror', () => listener(new Error('a message from the worker could not be deserialised')));
+    },
+    async terminate() {
+      worker.terminate();
+    },
+  };
+}
+
+function spawnWorker(): Promise<PoolWorker> {
+  return detectRuntime() === 'node' ? spawnNodeWorker() : Promise.resolve(spawnWebWorker());
 }
 
 export class ThreadPool {
@@ -26,19 +73,19 @@ export class ThreadPool {
   private constructor(
     private readonly control: Int32Array,
     private readonly program: ForwardProgram,
-    private readonly workers: Worker[],
+    private readonly workers: PoolWorker[],
     private readonly serving: Promise<void>[],
   ) {}
 
   static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, layout: ModelLayout, program: ForwardProgram): Promise<ThreadPool> {
     const control = new Int32Array(memory.buffer, 0, CONTROL.slots);
-    const workers: Worker[] = [];
+    const workers: PoolWorker[] = [];
     const serving: Promise<void>[] = [];
     try {
       for (let thread = 1; thread < layout.threads; thread++) {
-        const worker = spawnWorker();
+        const worker = await spawnWorker();
         workers.push(worker);
-        const remote = Comlink.wrap<WorkerApi>(nodeEndpoint(worker));
+        const remote = Comlink.wrap<WorkerApi>(worker.endpoint);
         await remote.init(module, memory, layout, thread);
         serving.push(Promise.resolve(remote.serve(Atomics.load(control, CONTROL.stepSequence))));
       }
@@ -48,8 +95,7 @@ export class ThreadPool {
     }
     const pool = new ThreadPool(control, program, workers, serving);
     for (const [index, worker] of workers.entries()) {
-      worker.on('error', (error) => pool.onWorkerDeath(index + 1, error));
-      worker.on('exit', (code) => { if (!pool.closed) pool.onWorkerDeath(index + 1, new Error(`exited with code ${code}`)); });
+      worker.onDeath((error) => pool.onWorkerDeath(index + 1, error));
     }
     for (const promise of serving) promise.catch((error) => pool.onWorkerDeath(-1, error));
     return pool;

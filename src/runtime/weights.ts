@@ -1,11 +1,12 @@
 // Placing checkpoint tensors into wasm memory in the formats the kernels read: f32 matrices packed in
-// panels of 8 rows, Q8_0/Q4_0 split into int8/nibble rows and f32 block scales, F16/BF16 kept as u16,
-// every other quantisation dequantised to f32 and packed. Vectors (norms, biases) become f32.
+// panels of 8 rows, Q8_0/Q4_0 split into int8/nibble rows and f32 block scales (or interleaved in groups
+// of 4 rows for the int8 matmuls), F16/BF16 kept as u16, every other quantisation dequantised to f32 and
+// packed. Vectors (norms, biases) become f32.
 import { ModelFormatError, UnsupportedModelError } from '../errors.js';
 import { dequantize, repackQ4_0, repackQ8_0 } from '../formats/quant.js';
 import type { TensorInfo } from '../models/types.js';
-import { packF32Panels } from './kernels.js';
-import type { WeightSlot } from './layout.js';
+import { packF32Panels, packQ4_0x4, packQ8_0x4 } from './kernels.js';
+import { weightBytes, type WeightSlot } from './layout.js';
 
 function elementCount(info: TensorInfo): number {
   return info.shape.reduce((a, b) => a * b, 1);
@@ -61,6 +62,18 @@ export function writeMatrix(memory: WebAssembly.Memory, slot: WeightSlot, info: 
       const { qs, scales } = repackQ4_0(bytes, rows, cols);
       new Uint8Array(memory.buffer, slot.data, qs.length).set(qs);
       new Float32Array(memory.buffer, slot.scales, scales.length).set(scales);
+      return;
+    }
+    case 'q8_0x4':
+    case 'q4_0x4': {
+      const x4 = slot.format === 'q8_0x4';
+      const { data, scales } = weightBytes(slot.format, rows, cols);
+      const pack = x4 ? packQ8_0x4 : packQ4_0x4;
+      const blockBytes = x4 ? 34 : 18;
+      if (info.type !== (x4 ? 'Q8_0' : 'Q4_0') || bytes.byteLength !== (rows * cols / 32) * blockBytes) {
+        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} holds ${bytes.byteLength} bytes of ${info.type}, expected ${(rows * cols / 32) * blockBytes} for [${rows}, ${cols}] in ${x4 ? 'Q8_0' : 'Q4_0'}.`);
+      }
+      pack(new Uint8Array(memory.buffer, slot.data, data), new Float32Array(memory.buffer, slot.scales, scales / 4), bytes, rows, cols);
       return;
     }
     case 'f16':

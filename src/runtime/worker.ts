@@ -1,9 +1,8 @@
 // Worker entry of the thread pool. Comlink carries the control plane (instantiate, serve, and the
 // reply when serving ends); the forward passes themselves are driven through the shared memory, so
-// no message crosses threads inside a step.
+// no message crosses threads inside a step. The same script runs as a Node worker_threads worker and
+// as a module Web Worker (Deno, browsers).
 import * as Comlink from 'comlink';
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { parentPort } from 'node:worker_threads';
 import { reportFailure } from './barrier.js';
 import { instantiateKernels } from './kernels.js';
 import { COMMAND_SHUTDOWN, CONTROL, type ModelLayout } from './layout.js';
@@ -47,5 +46,14 @@ const api = {
 
 export type WorkerApi = typeof api;
 
-if (!parentPort) throw new Error('src/runtime/worker.ts must run in a worker thread');
-Comlink.expose(api, nodeEndpoint(parentPort));
+const webWorkerScope = globalThis as unknown as { WorkerGlobalScope?: unknown; Deno?: unknown };
+if (webWorkerScope.WorkerGlobalScope !== undefined || webWorkerScope.Deno !== undefined) {
+  // Exposed before any await: a Web Worker drops messages that arrive while no listener is attached.
+  Comlink.expose(api);
+} else {
+  // Node keeps messages queued on parentPort until a listener is attached.
+  const { parentPort } = await import('node:worker_threads');
+  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
+  if (!parentPort) throw new Error('the dllm-wasm worker script must run in a worker thread, not as a main script');
+  Comlink.expose(api, nodeEndpoint(parentPort));
+}

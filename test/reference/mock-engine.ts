@@ -1,7 +1,10 @@
-// A deterministic stand-in for the transformer: a ForwardEngine whose logits row for query position q
-// is a hash of (q, every visible key position and the token cached there). It keeps a token "KV cache"
-// exactly as the real engine keeps K/V, so a decoding loop that skips storing a finished block, or
-// reads a stale one, gets different logits than a loop that recomputes everything from scratch.
+// A deterministic stand-in for the transformer with two "layers". The state that a forward stores at a
+// cache index is a hash of that index's RoPE position and token and of the (position, token) pairs it
+// attends to. The logits row of a query is a hash of its position and token and of the stored states it
+// attends to. A cache index therefore carries what it saw when it was written, as real K/V do: a loop that
+// skips storing a finished block, or reads a stale one, gets different logits than a loop that
+// recomputes everything from scratch, and an approximate cache (Fast-dLLM's prefix or dual cache) is
+// visible too.
 import type { ForwardEngine, ForwardRequest, ForwardResult } from '../../src/models/engine-types.js';
 import type { AttentionKind, ModelConfig } from '../../src/models/types.js';
 
@@ -47,35 +50,23 @@ export function visible(attention: AttentionKind, B: number, q: number, k: numbe
   return Math.floor(k / B) <= Math.floor(q / B);
 }
 
-/**
- * Computes the logits of query q over a key sequence, where `keys[k]` is the token at position k and
- * keys beyond its length do not exist. `boost` adds 12 to one token of chosen rows, to force a stop token for example.
- */
-export function mockLogitsRow(
-  keys: ArrayLike<number>,
-  q: number,
-  attention: AttentionKind,
-  B: number,
-  boost?: (q: number) => number,
-): Float32Array {
-  // FNV-1a over q and the visible (position, token) pairs.
+/** FNV-1a over 32-bit words. */
+function hashWords(words: ArrayLike<number>, length = words.length): number {
   let h = 0x811c9dc5;
-  const mix = (x: number) => {
+  for (let i = 0; i < length; i++) {
+    const x = words[i];
     h ^= x & 0xffff;
     h = Math.imul(h, 0x01000193);
     h ^= x >>> 16;
     h = Math.imul(h, 0x01000193);
-  };
-  mix(q);
-  for (let k = 0; k < keys.length; k++) {
-    if (!visible(attention, B, q, k)) continue;
-    mix(k);
-    mix(keys[k] + 1);
   }
+  return h >>> 0;
+}
 
-  // mulberry32 seeded by the hash. A per-row sharpness spreads the argmax probability from near
-  // uniform to near one, so threshold decisions vary between rows.
-  let s = h >>> 0;
+/** Logits row from a hash: a per-row sharpness spreads the argmax probability from near uniform to near one. */
+function rowFromHash(hash: number, position: number, boost?: (q: number) => number): Float32Array {
+  // mulberry32 seeded by the hash.
+  let s = hash >>> 0;
   const uniform = () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
@@ -88,9 +79,65 @@ export function mockLogitsRow(
   for (let v = 0; v < VOCAB; v++) row[v] = sharpness * (uniform() * 2 - 1);
   row[MASK_ID] = -30;
   row[STOP_ID] -= 3;  // stop tokens are rare unless boosted
-  const boosted = boost ? boost(q) : -1;
+  const boosted = boost ? boost(position) : -1;
   if (boosted >= 0) row[boosted] += 12;
   return row;
+}
+
+/** The model over cache slots. `tokens` and `positions` hold what was written at each index. */
+class MockModel {
+  readonly tokens: Int32Array;
+  readonly positions: Int32Array;
+  readonly states: Int32Array;
+  private readonly scratch: Int32Array;
+
+  constructor(length: number) {
+    this.tokens = new Int32Array(length).fill(-1);
+    this.positions = new Int32Array(length).fill(-1);
+    this.states = new Int32Array(length);
+    this.scratch = new Int32Array(2 * length + 2);
+  }
+
+  /** Stores the state of index i from the (position, token) pairs of indices [0, keys) that it attends to. */
+  writeState(i: number, keys: number, attention: AttentionKind, B: number): void {
+    let n = 0;
+    this.scratch[n++] = this.positions[i];
+    this.scratch[n++] = this.tokens[i] + 1;
+    for (let k = 0; k < keys; k++) {
+      if (!visible(attention, B, i, k)) continue;
+      this.scratch[n++] = this.positions[k];
+      this.scratch[n++] = this.tokens[k] + 1;
+    }
+    this.states[i] = hashWords(this.scratch, n);
+  }
+
+  /** Logits of query index q from the states of indices [0, keys) that it attends to. */
+  row(q: number, keys: number, attention: AttentionKind, B: number, boost?: (q: number) => number): Float32Array {
+    let n = 0;
+    this.scratch[n++] = this.positions[q];
+    this.scratch[n++] = this.tokens[q] + 1;
+    for (let k = 0; k < keys; k++) if (visible(attention, B, q, k)) this.scratch[n++] = this.states[k];
+    return rowFromHash(hashWords(this.scratch, n), this.positions[q], boost);
+  }
+}
+
+/**
+ * Computes from scratch, with no cache, the logits rows `rows` of a sequence whose index i holds
+ * `tokens[i]` at RoPE position `positions[i]` (default i). This is what a forward of the whole sequence
+ * from index 0 returns.
+ */
+export function mockLogitsRows(
+  tokens: ArrayLike<number>,
+  rows: ArrayLike<number>,
+  attention: AttentionKind,
+  B: number,
+  options: { positions?: ArrayLike<number>; boost?: (q: number) => number } = {},
+): Float32Array[] {
+  const model = new MockModel(tokens.length);
+  model.tokens.set(tokens);
+  for (let i = 0; i < tokens.length; i++) model.positions[i] = options.positions ? options.positions[i] : i;
+  for (let i = 0; i < tokens.length; i++) model.writeState(i, tokens.length, attention, B);
+  return Array.from(rows, (q) => model.row(q, tokens.length, attention, B, options.boost));
 }
 
 export interface RecordedCall {
@@ -98,10 +145,14 @@ export interface RecordedCall {
   start: number;
   attention: AttentionKind;
   logitRows: number[];
+  keys: number;
+  positions: number[] | null;
 }
 
 export interface MockEngineOptions {
   contextLength?: number;
+  maxRows?: number;
+  maxLogitRows?: number;
   delayMs?: number;
   boost?: (q: number) => number;
 }
@@ -110,9 +161,12 @@ export class MockEngine implements ForwardEngine {
   readonly config: ModelConfig;
   readonly contextLength: number;
   readonly threads = 1;
+  readonly maxRows: number;
+  readonly maxLogitRows: number;
   readonly calls: RecordedCall[] = [];
   /** Token at each cache index, -1 where nothing was written. */
   readonly cache: Int32Array;
+  private readonly model: MockModel;
   private readonly delayMs: number;
   private readonly boost?: (q: number) => number;
   private busy = false;
@@ -120,7 +174,10 @@ export class MockEngine implements ForwardEngine {
   constructor(config: ModelConfig, options: MockEngineOptions = {}) {
     this.config = config;
     this.contextLength = options.contextLength ?? config.maxContext;
-    this.cache = new Int32Array(this.contextLength).fill(-1);
+    this.model = new MockModel(this.contextLength);
+    this.cache = this.model.tokens;
+    this.maxRows = options.maxRows ?? this.contextLength;
+    this.maxLogitRows = options.maxLogitRows ?? 64;
     this.delayMs = options.delayMs ?? 0;
     this.boost = options.boost;
   }
@@ -130,17 +187,25 @@ export class MockEngine implements ForwardEngine {
     this.busy = true;
     try {
       const { tokens, start, attention, logitRows } = request;
-      this.calls.push({ tokens: Array.from(tokens), start, attention, logitRows: Array.from(logitRows) });
-      if (start + tokens.length > this.contextLength) throw new Error(`forward past the context: ${start + tokens.length}`);
+      const n = tokens.length;
+      const keys = request.keys ?? start + n;
+      const B = request.blockSize ?? this.config.blockSize;
+      this.calls.push({ tokens: Array.from(tokens), start, attention, logitRows: Array.from(logitRows), keys, positions: request.positions ? Array.from(request.positions) : null });
+      if (keys > this.contextLength || keys < start + n) throw new Error(`forward past the context or with too few keys: ${start}+${n}, keys ${keys}`);
+      if (n > this.maxRows) throw new Error(`forward of ${n} tokens, more than maxRows ${this.maxRows}`);
+      if (logitRows.length > this.maxLogitRows) throw new Error(`${logitRows.length} logit rows, more than maxLogitRows ${this.maxLogitRows}`);
       if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
       else await Promise.resolve();
 
-      this.cache.set(tokens, start);
-      const keys = this.cache.subarray(0, start + tokens.length);
+      const model = this.model;
+      model.tokens.set(tokens, start);
+      for (let i = 0; i < n; i++) model.positions[start + i] = request.positions ? request.positions[i] : start + i;
+      for (let i = 0; i < n; i++) model.writeState(start + i, keys, attention, B);
       const rows = logitRows.length;
       const logits = new Float32Array(rows * VOCAB);
       for (let r = 0; r < rows; r++) {
-        logits.set(mockLogitsRow(keys, start + logitRows[r], attention, this.config.blockSize, this.boost), r * VOCAB);
+        if (!(logitRows[r] >= 0 && logitRows[r] < n)) throw new Error(`logit row ${logitRows[r]} outside the ${n} rows`);
+        logits.set(model.row(start + logitRows[r], keys, attention, B, this.boost), r * VOCAB);
       }
       return summarize(logits, rows, request.temperature ?? 0);
     } finally {

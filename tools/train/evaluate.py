@@ -146,6 +146,7 @@ def main():
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=48, help="tokens per sample")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-samples", action="store_true", help="compute the metrics only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -170,7 +171,8 @@ def main():
     encoder = bpe.Encoder(merges)
     strings = bpe.token_strings(merges)
 
-    for prompt in PROMPTS:
+    prompts = [] if args.skip_samples else PROMPTS
+    for prompt in prompts:
         prompt_ids = encode_with_specials(encoder, prompt)
         output_ids, forwards = greedy_block_decode(model, prompt_ids, args.new_tokens)
         text = decode_text(strings, output_ids)

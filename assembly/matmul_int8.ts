@@ -1,0 +1,380 @@
+// The integer path of the quantised matmuls: activations quantised to int8 per block of 32, weights in
+// Q8_0 or Q4_0 blocks interleaved by groups of 4 outputs, products summed exactly in i32 by
+// i32x4.dot_i16x8_s, and one f32 scale multiply per block.
+//
+// Activations (quantiseRows): row r of x[n,k] becomes k int16 values q in [-127, 127] at xq + r*k*2,
+// one f32 scale d per block of 32 at xScales + (r*k/32 + b)*4, and the i32 sum of the block's q at
+// xSums + (r*k/32 + b)*4 (the Q4_0 kernel needs it). d = max|x| / 127 and q = nearest(x / d); a block
+// of zeros has d = 0 and q = 0. Values are int8 but stored as int16 so that a pair loads as one i32.
+//
+// Weights, "x4" layouts: outputs are taken in groups of 4 (m padded to a multiple of 4 with zeros). For
+// group g and block b, the 4 f32 scales are at wScales + (g*(k/32) + b)*16 (lane j = output 4g+j).
+// Q8_0x4: the block's 128 bytes are at w + (g*(k/32) + b)*128. Pair step s (0..15) is 8 bytes: for
+//   j = 0..3, bytes 2j and 2j+1 hold elements 32b+2s and 32b+2s+1 of output 4g+j (int8).
+// Q4_0x4: the block's 64 bytes are at w + (g*(k/32) + b)*64. Chunk t (0..7) is 8 bytes: byte i holds
+//   byte i of pair step t (ordered as in Q8_0x4) in its low nibble and byte i of pair step t+8 in its
+//   high nibble. A nibble u stands for the weight (u - 8) * scale, as in GGUF's Q4_0.
+//
+// With that order, i32x4.dot_i16x8_s of the splatted activation pair and the 8 weights of a step gives
+// the partial sums of the 4 outputs in the 4 lanes, so no horizontal sums are needed.
+
+import { expVector, maxLanes } from './vector';
+
+// @ts-ignore: decorator
+@inline const Q8_0X4: i32 = 0;
+// @ts-ignore: decorator
+@inline const Q4_0X4: i32 = 1;
+// Activation rows per tile; a tile covers 8 outputs (two groups) and keeps 4 accumulators per row. With 4
+// rows the Q4_0 tile ran at half speed (register spills), so it takes 3 (n=32, k=m=896, Zen 4, Node 20).
+// @ts-ignore: decorator
+@inline const Q8_TILE_ROWS: i32 = 4;
+// @ts-ignore: decorator
+@inline const Q4_TILE_ROWS: i32 = 3;
+
+// ---------------------------------------------------------------- activation quantisation
+
+/** Quantises the block of 32 floats at src into dst (int16), writing its scale and its sum of values. */
+// @ts-ignore: decorator
+@inline function quantiseBlock(dst: usize, scaleAt: usize, sumAt: usize, src: usize): void {
+  const a0 = v128.load(src), a1 = v128.load(src, 16), a2 = v128.load(src, 32), a3 = v128.load(src, 48);
+  const a4 = v128.load(src, 64), a5 = v128.load(src, 80), a6 = v128.load(src, 96), a7 = v128.load(src, 112);
+  const m01 = f32x4.max(f32x4.abs(a0), f32x4.abs(a1));
+  const m23 = f32x4.max(f32x4.abs(a2), f32x4.abs(a3));
+  const m45 = f32x4.max(f32x4.abs(a4), f32x4.abs(a5));
+  const m67 = f32x4.max(f32x4.abs(a6), f32x4.abs(a7));
+  const largest = maxLanes(f32x4.max(f32x4.max(m01, m23), f32x4.max(m45, m67)));
+  const d: f32 = largest / 127.0;
+  const inverse = f32x4.splat(d != 0 ? <f32>1.0 / d : 0);
+  store<f32>(scaleAt, d);
+
+  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a0, inverse)));
+  const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a1, inverse)));
+  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a2, inverse)));
+  const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a3, inverse)));
+  const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a4, inverse)));
+  const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a5, inverse)));
+  const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a6, inverse)));
+  const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a7, inverse)));
+  v128.store(dst, i16x8.narrow_i32x4_s(q0, q1));
+  v128.store(dst, i16x8.narrow_i32x4_s(q2, q3), 16);
+  v128.store(dst, i16x8.narrow_i32x4_s(q4, q5), 32);
+  v128.store(dst, i16x8.narrow_i32x4_s(q6, q7), 48);
+
+  const s = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
+  store<i32>(sumAt, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3));
+}
+
+// xq[n,k], xScales[n,k/32], xSums[n,k/32] = x[n,k] quantised per block of 32, columns [first,end) of
+// every row; k, first and end are multiples of 32.
+export function quantise_rows(
+  xq: usize, xScales: usize, xSums: usize, x: usize, n: i32, k: i32, first: i32, end: i32,
+): void {
+  const blocksPerRow = k >> 5;
+  for (let r = 0; r < n; r++) {
+    for (let c = first; c < end; c += 32) {
+      const element = <usize>r * <usize>k + <usize>c;
+      const block = <usize>(r * blocksPerRow + (c >> 5)) << 2;
+      quantiseBlock(xq + (element << 1), xScales + block, xSums + block, x + (element << 2));
+    }
+  }
+}
+
+// y[n,cols] = silu(gate) * up (f32, as silu_mul), then quantised into xq/xScales/xSums as quantise_rows,
+// columns [first,end) of every row; cols, first and end are multiples of 32. y may alias gate or up.
+export function silu_mul_quantise(
+  xq: usize, xScales: usize, xSums: usize, y: usize, gate: usize, up: usize, n: i32, cols: i32, first: i32, end: i32,
+): void {
+  const rowBytes = <usize>cols << 2;
+  const one = f32x4.splat(1);
+  const blocksPerRow = cols >> 5;
+  for (let r = 0; r < n; r++) {
+    const rowStart = <usize>r * rowBytes;
+    for (let c = first; c < end; c += 32) {
+      for (let i = 0; i < 32; i += 4) {
+        const at = rowStart + (<usize>(c + i) << 2);
+        const g = v128.load(gate + at);
+        // silu(g) = g / (1 + exp(-g))
+        const silu = f32x4.div(g, f32x4.add(one, expVector(f32x4.neg(g))));
+        v128.store(y + at, f32x4.mul(silu, v128.load(up + at)));
+      }
+      const element = <usize>r * <usize>cols + <usize>c;
+      const block = <usize>(r * blocksPerRow + (c >> 5)) << 2;
+      quantiseBlock(xq + (element << 1), xScales + block, xSums + block, y + (element << 2));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- matmul micro-kernel
+
+/** Stores lanes 0..cols-1 of v to dst (+ bias, + old dst), as matmul_f32's storeOutputs8 does for 4 lanes. */
+// @ts-ignore: decorator
+@inline function storeOutputs4(dst: usize, v: v128, bias: usize, cols: i32, accumulate: i32): void {
+  if (cols == 4) {
+    if (bias != 0) v = f32x4.add(v, v128.load(bias));
+    if (accumulate != 0) v = f32x4.add(v, v128.load(dst));
+    v128.store(dst, v);
+    return;
+  }
+  for (let j = 0; j < cols; j++) {
+    const at = <usize>j << 2;
+    let value: f32 = j == 0 ? f32x4.extract_lane(v, 0) : j == 1 ? f32x4.extract_lane(v, 1) : f32x4.extract_lane(v, 2);
+    if (bias != 0) value += load<f32>(bias + at);
+    if (accumulate != 0) value += load<f32>(dst + at);
+    store<f32>(dst + at, value);
+  }
+}
+
+/**
+ * Computes outputs 4g..4g+4*groups-1 for rows r..r+rows-1 (rows 1..4 and groups 1..2 are literals after
+ * inlining, so unused accumulators disappear). The i32 block sums are folded into f32 accumulators once
+ * per block: f += float(sum) * (weight scales * activation scale).
+ */
+// @ts-ignore: decorator
+@inline function tileInt8(
+  format: i32, rows: i32, groups: i32,
+  y: usize, xq: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
+  k: i32, m: i32, accumulate: i32, r: i32, g: i32,
+): void {
+  const blocks = k >> 5;
+  const xStride = <usize>k << 1;
+  const x0 = xq + <usize>r * xStride;
+  const x1 = x0 + xStride;
+  const x2 = x1 + xStride;
+  const x3 = x2 + xStride;
+  const scaleStride = <usize>blocks << 2;
+  const sx0 = xScales + (<usize>(r * blocks) << 2);
+  const sum0 = xSums + (<usize>(r * blocks) << 2);
+  const blockBytes: usize = format == Q8_0X4 ? 128 : 64;
+  let wa = w + <usize>g * <usize>blocks * blockBytes;
+  const groupBytes = <usize>blocks * blockBytes;
+  let wsa = wScales + (<usize>(g * blocks) << 4);
+  const groupScaleBytes = <usize>blocks << 4;
+
+  let f00 = f32x4.splat(0), f01 = f32x4.splat(0);
+  let f10 = f32x4.splat(0), f11 = f32x4.splat(0);
+  let f20 = f32x4.splat(0), f21 = f32x4.splat(0);
+  let f30 = f32x4.splat(0), f31 = f32x4.splat(0);
+
+  for (let b = 0; b < blocks; b++) {
+    const xb = <usize>b << 6; // 32 int16 per block
+    let i00 = i32x4.splat(0), i01 = i32x4.splat(0);
+    let i10 = i32x4.splat(0), i11 = i32x4.splat(0);
+    let i20 = i32x4.splat(0), i21 = i32x4.splat(0);
+    let i30 = i32x4.splat(0), i31 = i32x4.splat(0);
+    if (format == Q8_0X4) {
+      for (let s = 0; s < 16; s++) {
+        const wo = <usize>s << 3;
+        const xo = xb + (<usize>s << 2);
+        const w0 = v128.load8x8_s(wa + wo);
+        let w1 = w0;
+        if (groups > 1) w1 = v128.load8x8_s(wa + groupBytes + wo);
+        {
+          const p = v128.load32_splat(x0 + xo);
+          i00 = i32x4.add(i00, i32x4.dot_i16x8_s(p, w0));
+          if (groups > 1) i01 = i32x4.add(i01, i32x4.dot_i16x8_s(p, w1));
+        }
+        if (rows > 1) {
+          const p = v128.load32_splat(x1 + xo);
+          i10 = i32x4.add(i10, i32x4.dot_i16x8_s(p, w0));
+          if (groups > 1) i11 = i32x4.add(i11, i32x4.dot_i16x8_s(p, w1));
+        }
+        if (rows > 2) {
+          const p = v128.load32_splat(x2 + xo);
+          i20 = i32x4.add(i20, i32x4.dot_i16x8_s(p, w0));
+          if (groups > 1) i21 = i32x4.add(i21, i32x4.dot_i16x8_s(p, w1));
+        }
+        if (rows > 3) {
+          const p = v128.load32_splat(x3 + xo);
+          i30 = i32x4.add(i30, i32x4.dot_i16x8_s(p, w0));
+          if (groups > 1) i31 = i32x4.add(i31, i32x4.dot_i16x8_s(p, w1));
+        }
+      }
+    } else {
+      const low = i16x8.splat(15);
+      for (let t = 0; t < 8; t++) {
+        const wo = <usize>t << 3;
+        const xo = xb + (<usize>t << 2);
+        const bytes0 = v128.load8x8_u(wa + wo);
+        const lo0 = v128.and(bytes0, low);
+        const hi0 = i16x8.shr_u(bytes0, 4);
+        let lo1 = lo0, hi1 = hi0;
+        if (groups > 1) {
+          const bytes1 = v128.load8x8_u(wa + groupBytes + wo);
+          lo1 = v128.and(bytes1, low);
+          hi1 = i16x8.shr_u(bytes1, 4);
+        }
+        {
+          const p = v128.load32_splat(x0 + xo);
+          const q = v128.load32_splat(x0 + xo, 32);
+          i00 = i32x4.add(i00, i32x4.add(i32x4.dot_i16x8_s(p, lo0), i32x4.dot_i16x8_s(q, hi0)));
+          if (groups > 1) i01 = i32x4.add(i01, i32x4.add(i32x4.dot_i16x8_s(p, lo1), i32x4.dot_i16x8_s(q, hi1)));
+        }
+        if (rows > 1) {
+          const p = v128.load32_splat(x1 + xo);
+          const q = v128.load32_splat(x1 + xo, 32);
+          i10 = i32x4.add(i10, i32x4.add(i32x4.dot_i16x8_s(p, lo0), i32x4.dot_i16x8_s(q, hi0)));
+          if (groups > 1) i11 = i32x4.add(i11, i32x4.add(i32x4.dot_i16x8_s(p, lo1), i32x4.dot_i16x8_s(q, hi1)));
+        }
+        if (rows > 2) {
+          const p = v128.load32_splat(x2 + xo);
+          const q = v128.load32_splat(x2 + xo, 32);
+          i20 = i32x4.add(i20, i32x4.add(i32x4.dot_i16x8_s(p, lo0), i32x4.dot_i16x8_s(q, hi0)));
+          if (groups > 1) i21 = i32x4.add(i21, i32x4.add(i32x4.dot_i16x8_s(p, lo1), i32x4.dot_i16x8_s(q, hi1)));
+        }
+        if (rows > 3) {
+          const p = v128.load32_splat(x3 + xo);
+          const q = v128.load32_splat(x3 + xo, 32);
+          i30 = i32x4.add(i30, i32x4.add(i32x4.dot_i16x8_s(p, lo0), i32x4.dot_i16x8_s(q, hi0)));
+          if (groups > 1) i31 = i32x4.add(i31, i32x4.add(i32x4.dot_i16x8_s(p, lo1), i32x4.dot_i16x8_s(q, hi1)));
+        }
+      }
+      // sum (u - 8) q = sum u q - 8 sum q
+      {
+        const c = i32x4.splat(load<i32>(sum0 + 0 * scaleStride + (<usize>b << 2)) << 3);
+        i00 = i32x4.sub(i00, c);
+        if (groups > 1) i01 = i32x4.sub(i01, c);
+      }
+      if (rows > 1) {
+        const c = i32x4.splat(load<i32>(sum0 + 1 * scaleStride + (<usize>b << 2)) << 3);
+        i10 = i32x4.sub(i10, c);
+        if (groups > 1) i11 = i32x4.sub(i11, c);
+      }
+      if (rows > 2) {
+        const c = i32x4.splat(load<i32>(sum0 + 2 * scaleStride + (<usize>b << 2)) << 3);
+        i20 = i32x4.sub(i20, c);
+        if (groups > 1) i21 = i32x4.sub(i21, c);
+      }
+      if (rows > 3) {
+        const c = i32x4.splat(load<i32>(sum0 + 3 * scaleStride + (<usize>b << 2)) << 3);
+        i30 = i32x4.sub(i30, c);
+        if (groups > 1) i31 = i32x4.sub(i31, c);
+      }
+    }
+    const d0 = v128.load(wsa);
+    let d1 = d0;
+    if (groups > 1) d1 = v128.load(wsa + groupScaleBytes);
+    {
+      const sx = v128.load32_splat(sx0 + 0 * scaleStride + (<usize>b << 2));
+      f00 = f32x4.add(f00, f32x4.mul(f32x4.convert_i32x4_s(i00), f32x4.mul(d0, sx)));
+      if (groups > 1) f01 = f32x4.add(f01, f32x4.mul(f32x4.convert_i32x4_s(i01), f32x4.mul(d1, sx)));
+    }
+    if (rows > 1) {
+      const sx = v128.load32_splat(sx0 + 1 * scaleStride + (<usize>b << 2));
+      f10 = f32x4.add(f10, f32x4.mul(f32x4.convert_i32x4_s(i10), f32x4.mul(d0, sx)));
+      if (groups > 1) f11 = f32x4.add(f11, f32x4.mul(f32x4.convert_i32x4_s(i11), f32x4.mul(d1, sx)));
+    }
+    if (rows > 2) {
+      const sx = v128.load32_splat(sx0 + 2 * scaleStride + (<usize>b << 2));
+      f20 = f32x4.add(f20, f32x4.mul(f32x4.convert_i32x4_s(i20), f32x4.mul(d0, sx)));
+      if (groups > 1) f21 = f32x4.add(f21, f32x4.mul(f32x4.convert_i32x4_s(i21), f32x4.mul(d1, sx)));
+    }
+    if (rows > 3) {
+      const sx = v128.load32_splat(sx0 + 3 * scaleStride + (<usize>b << 2));
+      f30 = f32x4.add(f30, f32x4.mul(f32x4.convert_i32x4_s(i30), f32x4.mul(d0, sx)));
+      if (groups > 1) f31 = f32x4.add(f31, f32x4.mul(f32x4.convert_i32x4_s(i31), f32x4.mul(d1, sx)));
+    }
+    wa += blockBytes;
+    wsa += 16;
+  }
+
+  const o = g << 2;
+  const yStride = <usize>m << 2;
+  const out = y + <usize>r * yStride + (<usize>o << 2);
+  const bias0 = bias != 0 ? bias + (<usize>o << 2) : 0;
+  const bias1 = bias != 0 ? bias0 + 16 : 0;
+  const cols0 = min(4, m - o);
+  const cols1 = min(4, m - o - 4);
+  {
+    storeOutputs4(out + 0 * yStride, f00, bias0, cols0, accumulate);
+    if (groups > 1) storeOutputs4(out + 0 * yStride + 16, f01, bias1, cols1, accumulate);
+  }
+  if (rows > 1) {
+    storeOutputs4(out + 1 * yStride, f10, bias0, cols0, accumulate);
+    if (groups > 1) storeOutputs4(out + 1 * yStride + 16, f11, bias1, cols1, accumulate);
+  }
+  if (rows > 2) {
+    storeOutputs4(out + 2 * yStride, f20, bias0, cols0, accumulate);
+    if (groups > 1) storeOutputs4(out + 2 * yStride + 16, f21, bias1, cols1, accumulate);
+  }
+  if (rows > 3) {
+    storeOutputs4(out + 3 * yStride, f30, bias0, cols0, accumulate);
+    if (groups > 1) storeOutputs4(out + 3 * yStride + 16, f31, bias1, cols1, accumulate);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function matmulInt8(
+  format: i32, y: usize, xq: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
+  n: i32, k: i32, m: i32, accumulate: i32, first: i32, end: i32,
+): void {
+  const tileRows = format == Q8_0X4 ? Q8_TILE_ROWS : Q4_TILE_ROWS;
+  const nTiles = n - n % tileRows;
+  let g = first >> 2;
+  const groupEnd = (end + 3) >> 2;
+  for (; g + 2 <= groupEnd; g += 2) {
+    for (let r = 0; r < nTiles; r += tileRows) tileInt8(format, tileRows, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+    for (let r = nTiles; r < n; r++) tileInt8(format, 1, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+  }
+  if (g < groupEnd) {
+    for (let r = 0; r < nTiles; r += tileRows) tileInt8(format, tileRows, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+    for (let r = nTiles; r < n; r++) tileInt8(format, 1, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+  }
+}
+
+// y[n,m] (+)= x[n,k] @ W[m,k]^T (+ bias[m]) with x quantised by quantise_rows and W in Q8_0x4;
+// k % 32 == 0; output columns [first,end), first % 4 == 0, end % 4 == 0 or end == m.
+export function matmul_q8_0_int8(
+  y: usize, xq: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
+  n: i32, k: i32, m: i32, accumulate: i32, first: i32, end: i32,
+): void {
+  matmulInt8(Q8_0X4, y, xq, xScales, xSums, w, wScales, bias, n, k, m, accumulate, first, end);
+}
+
+// As matmul_q8_0_int8 with W in Q4_0x4.
+export function matmul_q4_0_int8(
+  y: usize, xq: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
+  n: i32, k: i32, m: i32, accumulate: i32, first: i32, end: i32,
+): void {
+  matmulInt8(Q4_0X4, y, xq, xScales, xSums, w, wScales, bias, n, k, m, accumulate, first, end);
+}
+
+// ---------------------------------------------------------------- gathers from the x4 layouts
+
+// @ts-ignore: decorator
+@inline function embedX4(
+  format: i32, y: usize, w: usize, wScales: usize, tokens: usize, dim: i32, first: i32, end: i32,
+): void {
+  const blocks = dim >> 5;
+  const blockBytes: usize = format == Q8_0X4 ? 128 : 64;
+  for (let r = first; r < end; r++) {
+    const token = load<i32>(tokens + (<usize>r << 2));
+    const g = token >> 2;
+    const lane = <usize>(token & 3);
+    const dst = y + <usize>r * (<usize>dim << 2);
+    for (let b = 0; b < blocks; b++) {
+      const block = w + <usize>(g * blocks + b) * blockBytes;
+      const scale = load<f32>(wScales + (<usize>(g * blocks + b) << 4) + (lane << 2));
+      for (let i = 0; i < 32; i++) {
+        const s = i >> 1;
+        let value: i32;
+        if (format == Q8_0X4) {
+          value = <i32>load<i8>(block + (<usize>s << 3) + (lane << 1) + <usize>(i & 1));
+        } else {
+          const byte = <i32>load<u8>(block + (<usize>(s & 7) << 3) + (lane << 1) + <usize>(i & 1));
+          value = (s < 8 ? byte & 15 : byte >> 4) - 8;
+        }
+        store<f32>(dst + (<usize>(b * 32 + i) << 2), <f32>value * scale);
+      }
+    }
+  }
+}
+
+// y[n,dim] = row tokens[r] of a Q8_0x4 table (m = vocabulary, k = dim) as f32, rows [first,end).
+export function embed_q8_0x4(y: usize, w: usize, wScales: usize, tokens: usize, n: i32, dim: i32, first: i32, end: i32): void {
+  embedX4(Q8_0X4, y, w, wScales, tokens, dim, first, end);
+}
+
+// y[n,dim] = row tokens[r] of a Q4_0x4 table as f32, rows [first,end).
+export function embed_q4_0x4(y: usize, w: usize, wScales: usize, tokens: usize, n: i32, dim: i32, first: i32, end: i32): void {
+  embedX4(Q4_0X4, y, w, wScales, tokens, dim, first, end);
+}
