@@ -12,7 +12,11 @@ const CLI = join(ROOT, 'dist', 'cli.js');
 const fixture = (relative: string) => join(ROOT, 'test', 'fixtures', relative);
 
 function dllm(...args: string[]) {
-  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 2 ** 20 });
+  return dllmWithInput('', ...args);
+}
+
+function dllmWithInput(input: string, ...args: string[]) {
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, timeout: 60_000, maxBuffer: 64 * 2 ** 20 });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
@@ -63,6 +67,13 @@ test('generate is deterministic and thread-independent when greedy', () => {
   assert.is(one.code, 0, one.stderr);
   assert.is(two.code, 0, two.stderr);
   assert.is(one.stdout, two.stdout);
+});
+
+test('chat answers every line of stdin', () => {
+  const run = dllmWithInput('hello there\nsecond turn\n', 'chat', '--model', fixture('sdar-tiny/hf-f32'), '--max-tokens', '8', '--threads', '1');
+  assert.is(run.code, 0, run.stderr);
+  const summaries = run.stderr.split('\n').filter((line) => /forwards \d+/.test(line));
+  assert.is(summaries.length, 2, `one summary per turn in: ${run.stderr}`);
 });
 
 test('truncated model file gives a clear error', () => {
