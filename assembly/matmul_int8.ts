@@ -1,6 +1,6 @@
-// The integer path of the quantised matmuls: activations quantised to int8 per block of 32, weights in
-// Q8_0 or Q4_0 blocks interleaved by groups of 4 outputs, products summed exactly in i32 by
-// i32x4.dot_i16x8_s, and one f32 scale multiply per block.
+// The integer path of the quantised matmuls. Activations are quantised to int8 per block of 32, and
+// weights stay in Q8_0 or Q4_0 blocks, interleaved by groups of 4 outputs. i32x4.dot_i16x8_s sums the
+// products of a block exactly in i32, and each block costs one f32 scale multiply.
 //
 // Activations (quantiseRows): row r of x[n,k] becomes k int16 values q in [-127, 127] at xq + r*k*2,
 // one f32 scale d per block of 32 at xScales + (r*k/32 + b)*4, and the i32 sum of the block's q at

@@ -59,8 +59,8 @@ export interface ForwardFigure {
 }
 
 /**
- * One forward of `block` masked positions at cache index `cache` (keys [0, cache + block), full attention
- * inside the block), with logits for every row of the block, for each block and cache size.
+ * Times one forward of `block` masked positions at cache index `cache` for each block and cache size:
+ * keys [0, cache + block), full attention inside the block, logits for every row of the block.
  */
 export async function runForwardSuite(
   model: SynthModel, options: { threads: number; int8: boolean; blocks: number[]; caches: number[]; time: number },
@@ -141,7 +141,7 @@ export interface ScalingFigure {
   barrierWaitFraction: number;
 }
 
-/** A forward of `block` over `cache` on 1 and on 2 threads (best of `repeats`), and the barrier wait share on 2. */
+/** Times a forward of `block` over `cache` on 1 and on 2 threads (best of `repeats`), and the barrier wait share on 2. */
 export async function runScaling(model: SynthModel, options: { int8: boolean; block: number; cache: number; repeats: number }): Promise<ScalingFigure> {
   const times: number[] = [];
   let waitFraction = 0;
@@ -186,6 +186,8 @@ export interface MemoryFigure {
   kvCacheBytes: number;
   loadMs: number;
   peakRssBytes: number;
+  /** RSS of the Node process with the engine imported, before the model is opened. */
+  baselineRssBytes: number;
   /** Peak RSS / (weight bytes + KV cache bytes). */
   rssRatio: number;
 }
@@ -196,7 +198,7 @@ export function runMemory(model: SynthModel, options: { int8: boolean; contextLe
   const output = execFileSync(process.execPath, ['--import', 'tsx', child, model.path, String(options.int8), String(options.contextLength)], {
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
   });
-  const measured = JSON.parse(output) as { weightBytes: number; kvCacheBytes: number; loadMs: number; peakRssBytes: number };
+  const measured = JSON.parse(output) as { weightBytes: number; kvCacheBytes: number; loadMs: number; peakRssBytes: number; baselineRssBytes: number };
   return {
     model: model.label, int8: options.int8, fileBytes: model.fileBytes, ...measured,
     rssRatio: measured.peakRssBytes / (measured.weightBytes + measured.kvCacheBytes),

@@ -1,7 +1,7 @@
 // Kernel suite: GFLOP/s (f32 activations) or GOP/s (int8 activations) of every matmul kernel on the
-// matrix shapes of the Qwen2.5-0.5B layers, on 1 thread and on 2 (the second in a worker, each thread
-// computing half of the output columns as the forward program splits them). A figure counts 2*n*k*m
-// operations per call and uses tinybench's median latency.
+// matrix shapes of the Qwen2.5-0.5B layers, on 1 thread and on 2. With 2, a worker computes half of the
+// output columns while this thread computes the other half, as the forward program splits them. A
+// figure counts 2*n*k*m operations per call and uses tinybench's median latency.
 import { Worker } from 'node:worker_threads';
 import { Bench } from 'tinybench';
 import { chooseKernelBuild } from '../src/runtime/kernel-build.js';
@@ -115,6 +115,8 @@ export async function runKernelSuite(options: { quick: boolean }): Promise<Kerne
   const memory = new WebAssembly.Memory({ initial: 4096, maximum: 4096, shared: true } as WebAssembly.MemoryDescriptor);
   const kernels = instantiateKernels(choice.module, memory);
   const threads = new TwoThreads(choice.module, memory, kernels);
+  // The baseline build's f32 matmul on one thread, for the ratio of the relaxed multiply-add.
+  const baseline = choice.build === 'relaxed' ? instantiateKernels((await chooseKernelBuild(true, 'baseline', () => {})).module, memory) : null;
   const figures: KernelFigure[] = [];
   const quantiseMicros: KernelSuiteResult['quantiseMicros'] = [];
   const time = options.quick ? 150 : 300;
@@ -164,6 +166,10 @@ export async function runKernelSuite(options: { quick: boolean }): Promise<Kerne
           ids.push({ kernel, threadCount });
           bench.add(`${kernel} ${threadCount}`, () => threads.call(name, args(f0, e0), threadCount === 2 && f1 < e1 ? args(f1, e1) : null));
         }
+      }
+      if (baseline) {
+        ids.push({ kernel: 'f32 (baseline build)', threadCount: 1 });
+        bench.add('f32 baseline 1', () => baseline.matmul_f32(y, x, f32, 0, n, k, m, 0, 0, m));
       }
       bench.add('quantise', () => kernels.quantise_rows(xq, xScales, xSums, x, n, k, 0, k));
       await bench.run();

@@ -1,6 +1,7 @@
 // Child process of the memory suite: loads one model, runs one forward of 32 positions over 128 cached
-// ones, and prints {weightBytes, kvCacheBytes, loadMs, peakRssBytes} as JSON. A fresh process makes the
-// peak RSS that of this model alone (process.resourceUsage().maxRSS is in KiB).
+// ones, and prints {weightBytes, kvCacheBytes, loadMs, peakRssBytes, baselineRssBytes} as JSON. A fresh
+// process makes the peak RSS that of this model alone (process.resourceUsage().maxRSS is in KiB). The
+// baseline is the RSS after the engine's modules are imported, before the model is opened.
 import { WasmEngine } from '../src/runtime/engine.js';
 import { openCheckpoint } from '../src/models/load-checkpoint.js';
 
@@ -9,6 +10,7 @@ if (!path) throw new Error('usage: load-child.ts MODEL.gguf [int8 true|false] [c
 const int8 = int8Flag === 'true';
 const contextLength = Number(contextFlag ?? 1024);
 
+const baselineRssBytes = process.memoryUsage().rss;
 const started = performance.now();
 const checkpoint = await openCheckpoint(path);
 const engine = await WasmEngine.load(checkpoint, { threads: 1, int8, contextLength, maxRows: 256, log: () => {} });
@@ -24,5 +26,6 @@ console.log(JSON.stringify({
   kvCacheBytes,
   loadMs,
   peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  baselineRssBytes,
 }));
 await engine.dispose();

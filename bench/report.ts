@@ -34,7 +34,8 @@ export const LLAMA_CPP_SECONDS = { F32: 27.2, Q8_0: 22.2, Q4_0: 16.2 } as const;
 
 function check(target: string, measured: number | null | undefined, limit: number, unit: string, atMost: boolean): TargetCheck {
   const value = measured ?? null;
-  const met = value === null ? null : atMost ? value <= limit : value >= limit;
+  let met: boolean | null = null;
+  if (value !== null) met = atMost ? value <= limit : value >= limit;
   return { target, measured: value, limit, unit, met, atMost };
 }
 
@@ -61,6 +62,11 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
 }
 
 const fixed = (value: number, digits = 1) => value.toFixed(digits);
+
+function metLabel(met: boolean | null): string {
+  if (met === null) return '-';
+  return met ? 'yes' : 'no';
+}
 const mib = (bytes: number) => `${fixed(bytes / 2 ** 20, 0)} MiB`;
 
 function table(header: string[], rows: (string | number)[][]): string {
@@ -109,14 +115,15 @@ function sections(report: BenchReport): Section[] {
     },
     {
       title: 'Load time and peak RSS (fresh process, 1 thread, context 1024)',
-      header: ['model', 'activations', 'file', 'weights', 'KV cache', 'load s', 'peak RSS', 'RSS / (weights + KV)'],
-      rows: report.memory.map((m) => [m.model, m.int8 ? 'int8' : 'f32', mib(m.fileBytes), mib(m.weightBytes), mib(m.kvCacheBytes), fixed(m.loadMs / 1000, 2), mib(m.peakRssBytes), fixed(m.rssRatio, 2) + 'x']),
+      header: ['model', 'activations', 'file', 'weights', 'KV cache', 'load s', 'peak RSS', 'process before load', 'RSS / (weights + KV)'],
+      rows: report.memory.map((m) => [m.model, m.int8 ? 'int8' : 'f32', mib(m.fileBytes), mib(m.weightBytes), mib(m.kvCacheBytes), fixed(m.loadMs / 1000, 2),
+        mib(m.peakRssBytes), mib(m.baselineRssBytes), fixed(m.rssRatio, 2) + 'x']),
     },
     {
       title: 'Targets',
       header: ['target', 'measured', 'limit', 'met'],
       rows: report.targets.map((t) => [t.target, t.measured === null ? 'not measured' : `${fixed(t.measured, 2)} ${t.unit}`,
-        `${t.atMost ? '<=' : '>='} ${t.limit} ${t.unit}`, t.met === null ? '-' : t.met ? 'yes' : 'no']),
+        `${t.atMost ? '<=' : '>='} ${t.limit} ${t.unit}`, metLabel(t.met)]),
     },
   ];
 }
@@ -126,14 +133,14 @@ function machineLine(report: BenchReport): string {
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, load average ${m.loadAverage.map((v) => v.toFixed(2)).join(' ')} at the end`;
 }
 
-/** The plain-text tables printed after a run. */
+/** Formats the plain-text tables printed after a run. */
 export function textTable(report: BenchReport): string {
   const parts = [`${report.command} (${report.date}, ${fixed(report.durationSeconds, 0)} s)`, machineLine(report)];
   for (const s of sections(report)) parts.push(`\n${s.title}\n${table(s.header, s.rows)}`);
   return parts.join('\n');
 }
 
-/** The markdown report, linking the chart file `svgName`. */
+/** Formats the markdown report, which links the chart file `svgName`. */
 export function markdownReport(report: BenchReport, svgName: string): string {
   const parts = [
     `# Benchmark ${report.date}`,
@@ -147,7 +154,7 @@ export function markdownReport(report: BenchReport, svgName: string): string {
   return parts.join('\n') + '\n';
 }
 
-/** A grouped bar chart of the forward latencies: one group per block size, one bar per cache size. */
+/** Draws a grouped bar chart of the forward latencies: one group per block size, one bar per cache size. */
 export function svgChart(report: BenchReport): string {
   const figures = report.forward.filter((f) => f.int8 && f.threads === 2 && f.model === report.forward[0]?.model);
   const blocks = [...new Set(figures.map((f) => f.block))].sort((a, b) => a - b);

@@ -2,9 +2,9 @@
 // time and peak RSS, on synthetic models of the Qwen2.5-0.5B shape (and the SDAR-1.7B shape for the
 // memory check). Prints a table and writes bench/results/<date>.json, .md and .svg.
 //
-//   npm run bench                 full run (about 5-10 minutes on 2 cores, models are written on first use)
-//   npm run bench -- --quick      smoke run on the 267-token vocabulary model (about 1 minute)
-//   npm run bench -- --json       print one JSON document with every figure instead of the table
+//   npm run bench                 the full run; the synthetic models are written on first use
+//   npm run bench -- --quick      a smoke run on the 267-token vocabulary model, under a minute
+//   npm run bench -- --json       one JSON document with every figure on stdout, no files
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';

@@ -176,13 +176,34 @@ test('diffusion family without a mask token is rejected', () => {
   );
 });
 
+test('LLaDA2 config.json gives the grouped sigmoid router', () => {
+  // the fields of LLaDA2.0-mini's config.json that the engine reads, with its published values
+  const config = configFromHf({
+    architectures: ['LLaDA2MoeModelLM'], model_type: 'llada2_moe', hidden_size: 2048, num_hidden_layers: 20,
+    num_attention_heads: 16, num_key_value_heads: 4, head_dim: 128, intermediate_size: 5120, moe_intermediate_size: 512,
+    num_experts: 256, num_experts_per_tok: 8, num_shared_experts: 1, first_k_dense_replace: 1, n_group: 8, topk_group: 4,
+    routed_scaling_factor: 2.5, norm_topk_prob: true, partial_rotary_factor: 0.5, rope_theta: 600000, rms_norm_eps: 1e-6,
+    vocab_size: 157184, max_position_embeddings: 8192, eos_token_id: 156892,
+  });
+  assert.is(config.family, 'llada2');
+  assert.is(config.attention, 'block-causal');
+  assert.is(config.blockSize, 32);
+  assert.is(config.ropeDim, 64);
+  assert.is(config.maskTokenId, 156895);
+  assert.is(config.fusedQkv, true);
+  assert.equal(config.moe, {
+    experts: 256, expertsUsed: 8, expertFfn: 512, denseLayers: 1, gating: 'sigmoid', selectionBias: true,
+    groups: 8, groupsUsed: 4, normaliseWeights: true, weightsScale: 2.5, sharedFfn: 512,
+  });
+});
+
 test('unknown architecture lists the supported ones', () => {
   const base = readJson(`${FIXTURES}/sdar-tiny/hf-f32/config.json`);
   assert.throws(
-    () => configFromHf({ ...base, architectures: ['LLaDAMoEModelLM'], model_type: 'llada' }),
+    () => configFromHf({ ...base, architectures: ['OlmoeForCausalLM'], model_type: 'olmoe' }),
     (error: Error) =>
       error instanceof UnsupportedModelError && error.code === 'UNSUPPORTED_ARCHITECTURE' &&
-      error.message.includes('"LLaDAMoEModelLM"') && error.message.includes('SDARForCausalLM') && error.message.includes('DreamModel'),
+      error.message.includes('"OlmoeForCausalLM"') && error.message.includes('SDARForCausalLM') && error.message.includes('LLaDA2MoeModelLM'),
   );
   assert.throws(
     () => configFromGguf({ 'general.architecture': 'llama' }, []),

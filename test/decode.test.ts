@@ -156,16 +156,30 @@ test('finished block stored once with final tokens', async () => {
     const engine = new MockEngine(config);
     const { steps, result } = await run(new Model(engine, null), prompt, { maxTokens, threshold: 0.8 });
     const sequence = [...prompt, ...result.tokens];
-    const cacheCalls = engine.calls.filter((_, i) => steps[i].kind === 'cache');
 
     // The sequence has 4B + 1 positions. Block 4 holds one position and is last, so its K/V is not stored.
-    assert.equal(cacheCalls.map((call) => call.start), [0, B, 2 * B, 3 * B]);
-    for (const call of cacheCalls) {
-      assert.equal(call.tokens, sequence.slice(call.start, call.start + B), `block at ${call.start}`);
-      assert.equal(call.logitRows, config.shiftLogits ? [B - 1] : []);
-      // The store is the last forward of its block.
-      const later = engine.calls.slice(engine.calls.indexOf(call) + 1);
-      assert.ok(later.every((other) => other.start !== call.start));
+    for (const blockStart of [0, B, 2 * B, 3 * B]) {
+      const covering = engine.calls.filter((call) => call.start <= blockStart && call.start + call.tokens.length >= blockStart + B);
+      const final = covering.filter((call) => {
+        const offset = blockStart - call.start;
+        return Array.from(call.tokens.slice(offset, offset + B)).every((id, i) => id === sequence[blockStart + i]);
+      });
+      assert.is(final.length, 1, `forwards of the final block at ${blockStart}`);
+      const store = final[0];
+      assert.is(store, covering[covering.length - 1], `the store is the last forward of the block at ${blockStart}`);
+      const kind = steps[engine.calls.indexOf(store)].kind;
+      if (config.shiftLogits) {
+        // A separate store forward whose last row predicts the next block's first position.
+        assert.is(kind, 'cache');
+        assert.is(store.start, blockStart);
+        assert.equal(store.logitRows, [B - 1]);
+      } else {
+        // Fused with the next block's first refinement: one forward over both blocks.
+        assert.is(kind, 'refine');
+        assert.is(store.start, blockStart);
+        assert.is(store.tokens.length, Math.min(2 * B, sequence.length - blockStart));
+        assert.ok(store.logitRows.every((row) => row >= B), 'logit rows only in the next block');
+      }
     }
   }
 });

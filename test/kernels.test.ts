@@ -610,11 +610,12 @@ const KERNEL_NAMES = Object.keys({
   matmul_f32: true, matmul_q8_0: true, matmul_q4_0: true, matmul_f16: true, matmul_bf16: true,
   embed_f32: true, embed_f32_packed: true, embed_q8_0: true, embed_q4_0: true, embed_f16: true, embed_bf16: true,
   rmsnorm: true, softmax: true, rope_neox: true, rope_norm: true, silu_mul: true, add_f32: true, attention: true,
-  mask_update: true,
+  mask_update: true, quantise_rows: true, silu_mul_quantise: true, matmul_q8_0_int8: true, matmul_q4_0_int8: true,
+  embed_q8_0x4: true, embed_q4_0x4: true,
 } satisfies Record<keyof KernelExports, true>);
 
 test('builds have no data segments and import only env.memory', () => {
-  for (const name of ['dllm-shared.wasm', 'dllm-single.wasm']) {
+  for (const name of ['dllm-shared.wasm', 'dllm-shared-relaxed.wasm', 'dllm-single.wasm', 'dllm-single-relaxed.wasm']) {
     const bytes = readFileSync(new URL(`../build/${name}`, import.meta.url));
     const module = new WebAssembly.Module(bytes);
     assert.equal(WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}:${i.kind}`), ['env.memory:memory'], name);

@@ -8,6 +8,9 @@
 //      masked positions, until it has none (Fast-dLLM v2 visits the block's sub-blocks left to right,
 //      and only the current sub-block's masks are candidates);
 //   3. forward the finished block once more, so that the cache holds the K/V of its final tokens;
+//      without shifted logits or a sub-block cache, that forward is fused with the next block's first
+//      refinement: one block-causal forward over both blocks stores the finished block's K/V and scores
+//      the next block, which sees exactly the keys it would see after a separate store;
 //   4. stop once a stop token is final, or after the block that holds the last requested position.
 // Positions past prompt + maxTokens are not part of the sequence: the last block may be partial, and
 // then only its valid prefix is forwarded.
@@ -56,6 +59,11 @@ export async function generateBlockCausal(
     throw new ConfigError('INVALID_OPTION',
       `blockLength ${B} is larger than the ${engine.maxRows} tokens the engine takes per forward; lower blockLength or load the model with a larger maxRows.`);
   }
+
+  // Fusing the K/V store of a finished block into the next block's first forward needs the engine's own
+  // block-causal mask over two blocks (2B rows).
+  const fuseStore = !shift && settings.cache !== 'dual' && blockAttention === 'block-causal' && 2 * B <= engine.maxRows;
+  let pendingStore = -1;  // start of a finished block whose K/V the next forward must store, or -1
 
   const firstBlock = Math.floor(P / B);
   const lastBlock = Math.floor((T - 1) / B);
@@ -126,10 +134,10 @@ export async function generateBlockCausal(
         // The sub-block cache feeds only the sub-block (with shifted logits also the position before it,
         // whose row predicts the sub-block's first position) against the K/V stored for the rest of the block.
         const partial = settings.cache === 'dual' && subForwards > 0;
-        const from = partial ? Math.max(blockStart, subStart - shift) : blockStart;
+        const from = partial ? Math.max(blockStart, subStart - shift) : pendingStore >= 0 ? pendingStore : blockStart;
         const request: Omit<ForwardRequest, 'logitRows'> = partial
           ? { tokens: canvas.tokens.subarray(from, subEnd), start: from, attention: 'full', keys: blockEnd, temperature: settings.sampling.temperature }
-          : { tokens: canvas.tokens.subarray(blockStart, blockEnd), start: blockStart, attention: blockAttention, temperature: settings.sampling.temperature };
+          : { tokens: canvas.tokens.subarray(from, blockEnd), start: from, attention: blockAttention, temperature: settings.sampling.temperature };
         const rows = new Int32Array(positions.length);
         for (let i = 0; i < positions.length; i++) {
           rows[i] = positions[i] - shift - from;
@@ -137,6 +145,7 @@ export async function generateBlockCausal(
         }
         const forwards = await forwardAndScore(engine, request, rows, scorer);
         subForwards += forwards;
+        pendingStore = -1;
 
         // Mask to token: the schedule's count or the threshold, at least one.
         const k = schedule ? schedule[Math.min(step, schedule.length - 1)] : 1;
@@ -167,14 +176,21 @@ export async function generateBlockCausal(
     canvas.markBlockFinished();
     if (canvas.done || b === lastBlock) return canvas.outcome();
 
-    // Store the finished block's K/V. With shifted logits its last row also predicts the next block's
-    // first position.
+    // Store the finished block's K/V: in the next block's first forward when fused, else now (together
+    // with a block still pending when this block ran no forward). With shifted logits its last row also
+    // predicts the next block's first position.
+    if (fuseStore && pendingStore < 0) {
+      pendingStore = blockStart;
+      continue;
+    }
     canvas.checkAbort();
+    const storeFrom = pendingStore >= 0 ? pendingStore : blockStart;
+    pendingStore = -1;
     const result = await engine.forward({
-      tokens: canvas.tokens.subarray(blockStart, blockEnd),
-      start: blockStart,
+      tokens: canvas.tokens.subarray(storeFrom, blockEnd),
+      start: storeFrom,
       attention: blockAttention,
-      logitRows: shift ? Int32Array.of(blockEnd - blockStart - 1) : NO_ROWS,
+      logitRows: shift ? Int32Array.of(blockEnd - storeFrom - 1) : NO_ROWS,
       temperature: settings.sampling.temperature,
     });
     canvas.afterForward('cache', block, commitCarried(result, blockEnd));

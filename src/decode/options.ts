@@ -89,6 +89,8 @@ const DEFAULT_STRATEGY: Record<Family, StrategyName> = {
   'sdar': 'sdar',
   'fast-dllm-v2': 'fast-dllm-v2',
   'llada': 'llada',
+  'llada-moe': 'llada',
+  'llada2': 'llada2',
   'dream': 'dream',
   'qwen2': 'wedlm',
   'qwen3': 'wedlm',
@@ -308,7 +310,7 @@ function confidenceOf(strategy: StrategyName, config: ModelConfig, remasking: Re
   }
   if (strategy === 'llada') return remasking === 'random' ? 'random' : 'raw-probability';
   // Fast-dLLM scores LLaDA with the raw softmax and Dream with its sampling distribution.
-  if (strategy === 'fast-dllm') return config.family === 'llada' ? 'raw-probability' : 'probability';
+  if (strategy === 'fast-dllm') return config.family === 'llada' || config.family === 'llada-moe' ? 'raw-probability' : 'probability';
   return 'probability';
 }
 

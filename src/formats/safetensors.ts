@@ -207,6 +207,16 @@ const QWEN_LAYER_NAMES: Record<string, string> = {
   'mlp.gate_proj.weight': 'ffn_gate.weight',
   'mlp.up_proj.weight': 'ffn_up.weight',
   'mlp.down_proj.weight': 'ffn_down.weight',
+  // LLaDA-MoE (OLMoE names) and LLaDA 2.x (Ling 2.0 names): routers and shared experts
+  'mlp.gate.weight': 'ffn_gate_inp.weight',
+  'mlp.gate.expert_bias': 'exp_probs_b.bias',
+  'mlp.shared_experts.gate_proj.weight': 'ffn_gate_shexp.weight',
+  'mlp.shared_experts.up_proj.weight': 'ffn_up_shexp.weight',
+  'mlp.shared_experts.down_proj.weight': 'ffn_down_shexp.weight',
+  'attention.query_key_value.weight': 'attn_qkv.weight',
+  'attention.query_layernorm.weight': 'attn_q_norm.weight',
+  'attention.key_layernorm.weight': 'attn_k_norm.weight',
+  'attention.dense.weight': 'attn_output.weight',
 };
 
 /** Per-block suffixes of LLaDA's OLMo-style checkpoints (after `model.transformer.blocks.N.`). */
@@ -227,6 +237,7 @@ const OLMO_BLOCK_NAMES: Record<string, string> = {
 
 const GLOBAL_NAMES: Record<string, string> = {
   'model.embed_tokens.weight': 'token_embd.weight',
+  'model.word_embeddings.weight': 'token_embd.weight',
   'model.norm.weight': 'output_norm.weight',
   'lm_head.weight': 'output.weight',
   'model.transformer.wte.weight': 'token_embd.weight',
@@ -244,6 +255,9 @@ export function hfToGgufName(name: string): string | null {
   if (global) return global;
   let match = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
   if (match && QWEN_LAYER_NAMES[match[2]]) return `blk.${match[1]}.${QWEN_LAYER_NAMES[match[2]]}`;
+  // One matrix of one routed expert; the loader stacks them into blk.N.ffn_*_exps.weight.
+  const expert = match && /^mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight$/.exec(match[2]);
+  if (match && expert) return `blk.${match[1]}.ffn_${expert[2]}_exps.${expert[1]}.weight`;
   match = /^model\.transformer\.blocks\.(\d+)\.(.+)$/.exec(name);
   if (match && OLMO_BLOCK_NAMES[match[2]]) return `blk.${match[1]}.${OLMO_BLOCK_NAMES[match[2]]}`;
   return name;

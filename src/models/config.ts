@@ -5,7 +5,7 @@
 
 import { ConfigError, UnsupportedModelError } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
-import type { AttentionKind, Family, ModelConfig, RopeLayout } from './types.js';
+import type { AttentionKind, Family, ModelConfig, MoeConfig, RopeLayout } from './types.js';
 
 /** Only the tensor names matter here; any map keyed by GGUF tensor name works. */
 export type TensorNames = ReadonlyMap<string, unknown> | Iterable<string>;
@@ -25,6 +25,9 @@ const FAMILY_DEFAULTS: Record<Family, FamilyDefaults> = {
   'fast-dllm-v2': { attention: 'block-causal', blockSize: 32, shiftLogits: true, qkNorm: false, qkvBias: true, maskTokenId: 151665 },
   'dream': { attention: 'full', blockSize: 0, shiftLogits: true, qkNorm: false, qkvBias: true, maskTokenId: 151666 },
   'llada': { attention: 'full', blockSize: 0, shiftLogits: false, qkNorm: false, qkvBias: false, maskTokenId: 126336 },
+  // LLaDA-MoE and LLaDA 2.x share the Ling tokenizer, whose mask id no config file records.
+  'llada-moe': { attention: 'full', blockSize: 0, shiftLogits: false, qkNorm: true, qkvBias: false, maskTokenId: 156895 },
+  'llada2': { attention: 'block-causal', blockSize: 32, shiftLogits: false, qkNorm: true, qkvBias: false, maskTokenId: 156895 },
   'qwen2': { attention: 'causal', blockSize: 0, shiftLogits: false, qkNorm: false, qkvBias: true, maskTokenId: -1 },
   'qwen3': { attention: 'causal', blockSize: 0, shiftLogits: false, qkNorm: true, qkvBias: false, maskTokenId: -1 },
 };
@@ -34,6 +37,8 @@ const HF_ARCHITECTURES: Record<string, Family> = {
   Fast_dLLM_QwenForCausalLM: 'fast-dllm-v2',
   DreamModel: 'dream',
   LLaDAModelLM: 'llada',
+  LLaDAMoEModelLM: 'llada-moe',
+  LLaDA2MoeModelLM: 'llada2',
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
 };
@@ -44,11 +49,15 @@ const HF_MODEL_TYPES: Record<string, Family> = {
   Fast_dLLM_Qwen: 'fast-dllm-v2',
   Dream: 'dream',
   llada: 'llada',
+  llada2_moe: 'llada2',
   qwen2: 'qwen2',
   qwen3: 'qwen3',
 };
 
-const GGUF_ARCHITECTURES: Record<string, Family> = { qwen2: 'qwen2', qwen3: 'qwen3', dream: 'dream', llada: 'llada' };
+// bailingmoe2 is llama.cpp's name for the Ling 2.0 body that LLaDA 2.x diffusion models share.
+const GGUF_ARCHITECTURES: Record<string, Family> = {
+  qwen2: 'qwen2', qwen3: 'qwen3', dream: 'dream', llada: 'llada', 'llada-moe': 'llada-moe', bailingmoe2: 'llada2',
+};
 
 /** Mask token strings used by the supported families' tokenizers. */
 const MASK_TOKEN_STRINGS = ['<|MASK|>', '|<MASK>|', '<|mask|>', '<|mdm_mask|>'];
@@ -187,6 +196,19 @@ function checkConsistency(config: ModelConfig, where: string): ModelConfig {
       `${where}: the rotary dimension ${config.ropeDim} must be even and at most the head dimension ${config.headDim}`,
     );
   }
+  const moe = config.moe;
+  if (moe) {
+    const perGroup = moe.experts / moe.groups;
+    if (!Number.isInteger(perGroup) || moe.groupsUsed > moe.groups || moe.expertsUsed > moe.groupsUsed * perGroup) {
+      throw new ConfigError(
+        'INVALID_OPTION',
+        `${where}: ${moe.expertsUsed} experts per token cannot be chosen from ${moe.groupsUsed} of ${moe.groups} groups of ${moe.experts} experts`,
+      );
+    }
+    if (moe.groups > 1 && perGroup < 2) {
+      throw new ConfigError('INVALID_OPTION', `${where}: group-limited routing scores each group by its two best experts, but the ${moe.groups} groups hold ${perGroup} expert each`);
+    }
+  }
   if (config.maskTokenId >= config.vocab) {
     throw new ConfigError('INVALID_OPTION', `${where}: mask token id ${config.maskTokenId} is outside the vocabulary of ${config.vocab} rows`);
   }
@@ -237,6 +259,11 @@ export function configFromHf(
     ffn = isSet(config.mlp_hidden_size)
       ? positiveInteger(config.mlp_hidden_size, 'mlp_hidden_size', where)
       : positiveInteger(config.mlp_ratio, 'mlp_ratio', where) * hidden;
+  } else if (family === 'llada-moe' || family === 'llada2') {
+    // The dense FFN width of the leading dense layers; LLaDA-MoE has none and names its fields differently.
+    const field = ['intermediate_size', 'dense_intermediate_size', 'expert_intermediate_size', 'moe_intermediate_size']
+      .find((name) => isSet(config[name])) ?? 'intermediate_size';
+    ffn = positiveInteger(config[field], field, where);
   } else {
     ffn = positiveInteger(config.intermediate_size, 'intermediate_size', where);
   }
@@ -252,7 +279,11 @@ export function configFromHf(
   if (nHeads % nKvHeads !== 0) {
     throw new ConfigError('INVALID_OPTION', `${where}: ${nHeads} attention heads is not a multiple of ${nKvHeads} key/value heads`);
   }
-  const ropeFraction = isSet(config.partial_rotary_factor) ? positiveNumber(config.partial_rotary_factor, 'partial_rotary_factor', where) : 1;
+  // LLaDA 2.x rotates half of each head when the config leaves the factor out, as llama.cpp's converter assumes.
+  const defaultRopeFraction = family === 'llada2' ? 0.5 : 1;
+  const ropeFraction = isSet(config.partial_rotary_factor)
+    ? positiveNumber(config.partial_rotary_factor, 'partial_rotary_factor', where)
+    : defaultRopeFraction;
   const scaling = config.rope_scaling as { type?: unknown; rope_type?: unknown } | null | undefined;
   if (scaling && (scaling.rope_type ?? scaling.type ?? 'default') !== 'default') {
     throw new UnsupportedModelError(
@@ -319,7 +350,42 @@ export function configFromHf(
     bosTokenId,
     addBos,
     maxContext,
+    fusedQkv: names ? names.has('blk.0.attn_qkv.weight') : family === 'llada2',
+    moe: moeFromHf(family, config, nLayers, names, where),
   }, where);
+}
+
+/** Reads the expert fields of a LLaDA-MoE or LLaDA 2.x config.json; undefined for dense families. */
+function moeFromHf(family: Family, config: Json, nLayers: number, names: Set<string> | null, where: string): MoeConfig | undefined {
+  if (family !== 'llada-moe' && family !== 'llada2') return undefined;
+  const optional = (field: string, fallback: number) => (isSet(config[field]) ? positiveInteger(config[field], field, where) : fallback);
+  const experts = positiveInteger(config.num_experts, 'num_experts', where);
+  const widthField = isSet(config.moe_intermediate_size) ? 'moe_intermediate_size' : 'expert_intermediate_size';
+  const expertFfn = positiveInteger(config[widthField], widthField, where);
+  const denseLayers = isSet(config.first_k_dense_replace) ? Number(config.first_k_dense_replace) : 0;
+  if (!Number.isInteger(denseLayers) || denseLayers < 0 || denseLayers > nLayers) {
+    throw new ConfigError('INVALID_OPTION', `${where} "first_k_dense_replace" is ${JSON.stringify(config.first_k_dense_replace)}; expected an integer in [0, ${nLayers}]`);
+  }
+  const sharedCount = isSet(config.num_shared_experts) ? Number(config.num_shared_experts) : 0;
+  let sharedFfn = sharedCount > 0 ? optional('moe_shared_expert_intermediate_size', expertFfn * sharedCount) : 0;
+  const firstMoe = `blk.${denseLayers}.`;
+  if (names) sharedFfn = names.has(firstMoe + 'ffn_gate_shexp.weight') ? sharedFfn || expertFfn : 0;
+  const groups = optional('n_group', 1);
+  const scale = isSet(config.routed_scaling_factor) ? positiveNumber(config.routed_scaling_factor, 'routed_scaling_factor', where) : 1;
+  return {
+    experts,
+    expertsUsed: positiveInteger(config.num_experts_per_tok, 'num_experts_per_tok', where),
+    expertFfn,
+    denseLayers,
+    gating: family === 'llada2' ? 'sigmoid' : 'softmax',
+    selectionBias: names ? names.has(firstMoe + 'exp_probs_b.bias') : family === 'llada2',
+    groups,
+    groupsUsed: optional('topk_group', groups),
+    // llama.cpp never renormalises LLaDA-MoE's weights, whatever norm_topk_prob says.
+    normaliseWeights: family === 'llada2' ? Boolean(config.norm_topk_prob ?? true) : false,
+    weightsScale: scale,
+    sharedFfn,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -457,5 +523,48 @@ export function configFromGguf(
     bosTokenId: idList(metadata['tokenizer.ggml.bos_token_id'])[0] ?? -1,
     addBos: metadata['tokenizer.ggml.add_bos_token'] === true,
     maxContext,
+    fusedQkv: shapes.has('blk.0.attn_qkv.weight'),
+    moe: moeFromGguf(family, metadata, key, shapes, nLayers, ffn),
   }, 'GGUF metadata');
+}
+
+/** llama.cpp's expert_gating_func values. */
+const GGUF_GATING: Record<number, MoeConfig['gating']> = { 1: 'softmax', 2: 'sigmoid' };
+
+/** Reads the expert keys of a llada-moe or bailingmoe2 GGUF; undefined for dense families. */
+function moeFromGguf(
+  family: Family, metadata: Record<string, unknown>, key: (suffix: string) => string, shapes: Map<string, number[]>,
+  nLayers: number, ffn: number,
+): MoeConfig | undefined {
+  if (family !== 'llada-moe' && family !== 'llada2') return undefined;
+  const where = 'GGUF metadata';
+  const number = (suffix: string) => ggufNumber(metadata, key(suffix), false);
+  const integer = (suffix: string, fallback: number) => positiveInteger(number(suffix) ?? fallback, key(suffix), where);
+  const experts = positiveInteger(ggufNumber(metadata, key('expert_count'), true), key('expert_count'), where);
+  const denseLayers = number('leading_dense_block_count') ?? 0;
+  if (!Number.isInteger(denseLayers) || denseLayers < 0 || denseLayers > nLayers) {
+    throw new ConfigError('INVALID_OPTION', `GGUF ${key('leading_dense_block_count')} is ${denseLayers}; expected an integer in [0, ${nLayers}]`);
+  }
+  const gatingId = number('expert_gating_func');
+  const gating = gatingId === undefined ? (family === 'llada2' ? 'sigmoid' : 'softmax') : GGUF_GATING[gatingId];
+  if (!gating) {
+    throw new UnsupportedModelError('UNSUPPORTED_FEATURE', `GGUF ${key('expert_gating_func')} is ${gatingId}; only 1 (softmax) and 2 (sigmoid) are implemented`);
+  }
+  const firstMoe = `blk.${denseLayers}.`;
+  const groups = integer('expert_group_count', 1);
+  const normalise = ggufBoolean(metadata[key('expert_weights_norm')]);
+  return {
+    experts,
+    expertsUsed: positiveInteger(ggufNumber(metadata, key('expert_used_count'), true), key('expert_used_count'), where),
+    expertFfn: integer('expert_feed_forward_length', ffn),
+    denseLayers,
+    gating,
+    selectionBias: shapes.has(firstMoe + 'exp_probs_b.bias'),
+    groups,
+    groupsUsed: integer('expert_group_used_count', groups),
+    // llama.cpp's llada-moe graph never renormalises; bailingmoe2 follows the key.
+    normaliseWeights: family === 'llada2' ? (normalise ?? false) : false,
+    weightsScale: positiveNumber(number('expert_weights_scale') ?? 1, key('expert_weights_scale'), where),
+    sharedFfn: shapes.get(firstMoe + 'ffn_gate_shexp.weight')?.[0] ?? 0,
+  };
 }

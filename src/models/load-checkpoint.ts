@@ -15,6 +15,7 @@ import {
 import { isModelFolder, localFolder, urlFolder, type ModelFolder } from '../formats/folder.js';
 import { bufferSource, openFileSource, openSource, type ByteSource } from '../formats/source.js';
 import { configFromGguf, configFromHf } from './config.js';
+import { addMoeExpectedTensors, isMoeLayer, splitFusedQkv, stackExperts } from './moe-tensors.js';
 import type { Checkpoint, ModelConfig, TensorInfo, TensorType } from './types.js';
 
 const GGUF_MAGIC = [0x47, 0x47, 0x55, 0x46]; // "GGUF"
@@ -93,6 +94,7 @@ async function openGgufCheckpoint(source: ByteSource): Promise<Checkpoint> {
     });
   }
   const config = configFromGguf(gguf.metadata, gguf.tensors);
+  if (config.fusedQkv) splitFusedQkv(config, tensors, source.name);
   validateTensors(config, tensors, unsupported, source.name);
 
   const template = gguf.metadata['tokenizer.chat_template'];
@@ -163,7 +165,9 @@ async function openHfFolder(location: string | ModelFolder): Promise<Checkpoint>
         tensors.set(name, { name, type: t.type, shape: t.shape, byteLength, read });
       }
     }
+    stackExperts(tensors, folder);
     const config = configFromHf(configText, generationText, tokenizerConfigText, tokenizerText, tensors);
+    if (config.fusedQkv) splitFusedQkv(config, tensors, folder);
     validateTensors(config, tensors, new Map(), folder);
 
     let chatTemplate = templateFile;
@@ -249,6 +253,10 @@ export function expectedTensors(config: ModelConfig): Map<string, number[]> {
     }
     expected.set(`${p}attn_output.weight`, [hidden, qWidth]);
     expected.set(`${p}ffn_norm.weight`, [hidden]);
+    if (isMoeLayer(config, i)) {
+      addMoeExpectedTensors(config, i, expected);
+      continue;
+    }
     expected.set(`${p}ffn_gate.weight`, [ffn, hidden]);
     expected.set(`${p}ffn_up.weight`, [ffn, hidden]);
     expected.set(`${p}ffn_down.weight`, [hidden, ffn]);

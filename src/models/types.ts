@@ -8,7 +8,31 @@ export type AttentionKind = 'full' | 'causal' | 'block-causal';
 export type RopeLayout = 'neox' | 'norm';
 
 /** Model families known to the engine; they fix the defaults below when a checkpoint leaves them out. */
-export type Family = 'sdar' | 'fast-dllm-v2' | 'dream' | 'llada' | 'qwen2' | 'qwen3';
+export type Family = 'sdar' | 'fast-dllm-v2' | 'dream' | 'llada' | 'llada-moe' | 'llada2' | 'qwen2' | 'qwen3';
+
+/**
+ * Mixture-of-experts FFN of layers [denseLayers, nLayers). Each row's router picks `expertsUsed` of
+ * `experts` SwiGLU experts; their outputs, weighted, are added to the residual stream.
+ *
+ * - 'softmax' (LLaDA-MoE, OLMoE): weights are the softmax over all router logits, and the top-k of them
+ *   select the experts.
+ * - 'sigmoid' (LLaDA 2.x, Ling 2.0): weights are sigmoid(logits). Selection ranks sigmoid + the per-expert
+ *   bias, first keeping the `groupsUsed` best of `groups` groups of consecutive experts (a group scores the
+ *   sum of its two best), then the top-k inside them. The bias never enters the weights.
+ */
+export interface MoeConfig {
+  experts: number;
+  expertsUsed: number;
+  expertFfn: number;         // SwiGLU inner width of one routed expert
+  denseLayers: number;       // leading layers with a dense FFN of width ModelConfig.ffn
+  gating: 'softmax' | 'sigmoid';
+  selectionBias: boolean;    // per-expert bias added to the selection scores (blk.N.exp_probs_b.bias)
+  groups: number;            // 1 when selection is not group-limited
+  groupsUsed: number;
+  normaliseWeights: boolean; // divide the selected weights by their sum
+  weightsScale: number;      // then multiply them by this
+  sharedFfn: number;         // width of the always-on shared expert, 0 when there is none
+}
 
 export interface ModelConfig {
   family: Family;
@@ -35,6 +59,8 @@ export interface ModelConfig {
   bosTokenId: number;        // -1 when none
   addBos: boolean;           // prepend BOS when encoding a prompt
   maxContext: number;
+  fusedQkv?: boolean;        // q, k and v stored as one blk.N.attn_qkv.weight (rows q, then k, then v)
+  moe?: MoeConfig;           // absent for dense models
 }
 
 /** Element types of stored tensors, named as in GGUF. */

@@ -5,11 +5,13 @@ import { AbortError, ConfigError, ContextOverflowError, ModelDisposedError, Mode
 import type { ForwardEngine, ForwardRequest, ForwardResult } from '../models/engine-types.js';
 import type { Checkpoint, ModelConfig, TensorInfo } from '../models/types.js';
 import { instantiateKernels, loadKernelModule } from './kernels.js';
-import { CONTROL, MAX_THREADS, planLayout, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
-import { chooseThreads, logThreadChoice, threadSupport } from './platform.js';
+import { CONTROL, MAX_THREADS, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
+import { chooseThreads, defaultLog, logThreadChoice, threadSupport } from './platform.js';
 import { ThreadPool } from './pool.js';
 import { ForwardProgram } from './program.js';
 import { writeMatrix, writeVector } from './weights.js';
+import { moeWeightJobs } from './moe-weights.js';
+import { allocateShardMemory, copyStepInputs, describeShards, hostMemoryBytes, planShards, ShardedProgram } from './shards.js';
 
 export interface LoadProgress {
   loadedBytes: number;
@@ -30,7 +32,7 @@ export interface EngineOptions {
    * dllm-shared.wasm on more. Default: compiled from the .wasm file beside the bundle.
    */
   kernelModule?: WebAssembly.Module;
-  /** Receives the one-line thread choice, logged once per process. Default: stderr on Node and Deno, console.info elsewhere. */
+  /** Receives the one-line thread choice and kernel build, each logged once per process. Default: stderr on Node and Deno, console.info elsewhere. */
   log?: (message: string) => void;
   /** KV cache capacity in positions. Default: the model's context, at most 4096. */
   contextLength?: number;
@@ -41,6 +43,17 @@ export interface EngineOptions {
    * logits no longer match an f32 reference to 1e-4). Default false.
    */
   int8?: boolean;
+  /**
+   * Bytes per wasm memory at most. A model that does not fit is split over several memories, each with a
+   * range of layers; only the residual stream moves between them. Default and maximum: 4 GiB, the wasm32
+   * limit. Smaller values force more memories (tests).
+   */
+  maxShardBytes?: number;
+  /**
+   * Bytes of wasm memory over all memories at most; a larger model is rejected with ModelTooLargeError
+   * before any allocation. Default: the machine's physical memory on Node, no limit elsewhere.
+   */
+  maxMemoryBytes?: number;
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
 }
@@ -76,7 +89,11 @@ export class WasmEngine implements ForwardEngine {
   readonly threads: number;
   readonly layout: ModelLayout;
   private readonly memory: WebAssembly.Memory;
-  private readonly program: ForwardProgram;
+  private readonly program: ForwardProgram | ShardedProgram;
+  /** Every memory and its layout when the model is split over several memories; null for one. */
+  private readonly shards: { memories: WebAssembly.Memory[]; layouts: ModelLayout[] } | null;
+  private readonly headMemory: WebAssembly.Memory;  // the memory holding the LM head, logits and candidates
+  private readonly headLayout: ModelLayout;
   private readonly pool: ThreadPool | null;
   private readonly rope: { cos: Float32Array; sin: Float32Array };
   private readonly control: Int32Array;
@@ -88,7 +105,13 @@ export class WasmEngine implements ForwardEngine {
   private readonly entropy: Float32Array;
   private disposed = false;
 
-  private constructor(memory: WebAssembly.Memory, layout: ModelLayout, program: ForwardProgram, pool: ThreadPool | null) {
+  private constructor(
+    memory: WebAssembly.Memory, layout: ModelLayout, program: ForwardProgram | ShardedProgram, pool: ThreadPool | null,
+    shards: { memories: WebAssembly.Memory[]; layouts: ModelLayout[] } | null = null,
+  ) {
+    this.shards = shards;
+    this.headMemory = shards ? shards.memories[shards.memories.length - 1] : memory;
+    this.headLayout = shards ? shards.layouts[shards.layouts.length - 1] : layout;
     this.memory = memory;
     this.layout = layout;
     this.config = layout.config;
@@ -99,7 +122,7 @@ export class WasmEngine implements ForwardEngine {
     this.rope = buildRopeTable(this.config, this.contextLength);
     this.control = new Int32Array(memory.buffer, 0, CONTROL.slots);
     this.controlFloats = new Float32Array(memory.buffer, 0, CONTROL.slots);
-    this.logits = new Float32Array(memory.buffer, layout.logits, layout.maxLogitRows * this.config.vocab);
+    this.logits = new Float32Array(this.headMemory.buffer, this.headLayout.logits, layout.maxLogitRows * this.config.vocab);
     this.argmax = new Int32Array(layout.maxLogitRows);
     this.prob = new Float32Array(layout.maxLogitRows);
     this.secondProb = new Float32Array(layout.maxLogitRows);
@@ -115,13 +138,19 @@ export class WasmEngine implements ForwardEngine {
     }
     checkPositive('contextLength', options.contextLength);
     checkPositive('maxRows', options.maxRows);
+    checkPositive('maxShardBytes', options.maxShardBytes);
+    checkPositive('maxMemoryBytes', options.maxMemoryBytes);
     const choice = chooseThreads(await threadSupport(), options.threads);
     logThreadChoice(choice, options.log);
     const threads = choice.threads;
     const contextLength = options.contextLength ?? Math.min(config.maxContext, 4096);
     const maxRows = Math.min(contextLength, options.maxRows ?? (config.attention === 'block-causal' ? 256 : contextLength));
     const maxLogitRows = Math.min(maxRows, Math.max(64, Math.floor(LOGITS_BUDGET_BYTES / (config.vocab * 4))));
-    const layout = planLayout(config, checkpoint.tensors, { threads, contextLength, maxRows, maxLogitRows, int8: options.int8 });
+    const layouts = planShards(config, checkpoint.tensors, { threads, contextLength, maxRows, maxLogitRows, int8: options.int8 }, {
+      maxShardBytes: options.maxShardBytes,
+      maxMemoryBytes: options.maxMemoryBytes ?? await hostMemoryBytes(),
+    });
+    const layout = layouts[0];
 
     const shared = choice.shared;
     const pages = Math.ceil(layout.totalBytes / WASM_PAGE_BYTES);
@@ -136,9 +165,17 @@ export class WasmEngine implements ForwardEngine {
           'Lower contextLength, use a smaller quantisation such as Q4_0, or raise the limit of the runtime.',
         'OUT_OF_MEMORY', { cause: error });
     }
-    await placeWeights(memory, layout, checkpoint, options);
+    const memories = [memory, ...layouts.slice(1).map((shard) => allocateShardMemory(shard, shared))];
+    for (let i = 0; i < layouts.length; i++) await placeWeights(memories[i], layouts[i], checkpoint, options);
 
-    const module = options.kernelModule ?? await loadKernelModule(shared);
+    const module = options.kernelModule ?? await loadKernelModule(shared, 'auto', options.log);
+    if (layouts.length > 1) {
+      (options.log ?? defaultLog)(describeShards(layouts));
+      const shards = { memories, layouts };
+      const sharded = new ShardedProgram(module, memories, layouts, 0);
+      const shardedPool = shared ? await ThreadPool.start(module, memory, layout, sharded, shards) : null;
+      return new WasmEngine(memory, layout, sharded, shardedPool, shards);
+    }
     const kernels = instantiateKernels(module, memory);
     const program = new ForwardProgram(kernels, layout, memory, 0);
     const pool = shared ? await ThreadPool.start(module, memory, layout, program) : null;
@@ -195,6 +232,7 @@ export class WasmEngine implements ForwardEngine {
       if (!(row >= 0 && row < rows)) throw new ConfigError('INVALID_OPTION', `Logit row ${row} is outside the ${rows} rows of this forward.`);
       rowIndex[i] = row;
     }
+    if (this.shards) copyStepInputs(this.shards.memories, this.shards.layouts, rows, logitRows.length);
 
     // parameters, then the step itself
     const c = this.control;
@@ -210,7 +248,7 @@ export class WasmEngine implements ForwardEngine {
 
     // candidate records: argmax i32, prob, second prob, entropy
     const n = logitRows.length;
-    const records = new DataView(this.memory.buffer, L.candidates, Math.max(1, n) * 16);
+    const records = new DataView(this.headMemory.buffer, this.headLayout.candidates, Math.max(1, n) * 16);
     for (let i = 0; i < n; i++) {
       this.argmax[i] = records.getInt32(i * 16, true);
       this.prob[i] = records.getFloat32(i * 16 + 4, true);
@@ -249,6 +287,7 @@ async function placeWeights(memory: WebAssembly.Memory, layout: ModelLayout, che
     return info;
   };
   const matrix = (name: string, slot: Parameters<typeof writeMatrix>[1], packed = true) => {
+    if (slot.rows === 0) return;  // not in this memory (a shard without it, or an MoE layer's dense FFN)
     const info = require(name);
     jobs.push({ info, write: (bytes) => writeMatrix(memory, slot, info, bytes, packed) });
   };
@@ -260,9 +299,11 @@ async function placeWeights(memory: WebAssembly.Memory, layout: ModelLayout, che
 
   matrix('token_embd.weight', layout.embedding, layout.embeddingPacked);
   if (!config.tiedEmbeddings) matrix('output.weight', layout.output);
+  if (config.tiedEmbeddings && !layout.embeds) matrix('token_embd.weight', layout.output);
   vector('output_norm.weight', layout.outputNorm, config.hidden);
   layout.layers.forEach((slots, l) => {
-    const p = `blk.${l}.`;
+    const p = `blk.${layout.firstLayer + l}.`;
+    if (slots.moe) jobs.push(...moeWeightJobs(memory, slots.moe, p, require));
     vector(p + 'attn_norm.weight', slots.attnNorm, config.hidden);
     matrix(p + 'attn_q.weight', slots.q);
     matrix(p + 'attn_k.weight', slots.k);

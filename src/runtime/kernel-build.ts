@@ -10,7 +10,7 @@
 // wrongly (twice the true sums, measured with Node 20.20), so no kernel uses the relaxed int8 dot.
 import { defaultLog } from './platform.js';
 
-/** Which kernel build runs, for either memory kind. */
+/** Kernel build variant, for either memory kind. */
 export type KernelBuild = 'relaxed' | 'baseline';
 
 /** `auto` picks 'relaxed' where it validates and passes the self-test, else 'baseline'. */
@@ -99,9 +99,9 @@ const cache = new Map<string, Promise<KernelChoice>>();
 const logged = new Set<string>();
 
 /**
- * Compiles the kernel build for shared (worker pool) or plain memory. `request` 'auto' tries the relaxed
- * build and falls back to the baseline; a named build is compiled as asked, and 'relaxed' throws where it
- * cannot run. The result is cached per request, and each distinct description is logged once per process.
+ * Compiles the kernel build for shared (worker pool) or plain memory. With `request` 'auto' it tries the
+ * relaxed build and falls back to the baseline. A named build is compiled as requested, and 'relaxed'
+ * throws where it cannot run. Results are cached per request, and each description is logged once.
  */
 export function chooseKernelBuild(
   shared: boolean, request: KernelBuildRequest = 'auto', log: (message: string) => void = defaultLog,

@@ -99,8 +99,10 @@ export interface KernelExports {
  * Compiles the kernel module for shared or plain memory: the relaxed-SIMD build where the runtime passes
  * its self-test, else the baseline build (see kernel-build.ts).
  */
-export async function loadKernelModule(shared: boolean, build: KernelBuildRequest = 'auto'): Promise<WebAssembly.Module> {
-  return (await chooseKernelBuild(shared, build)).module;
+export async function loadKernelModule(
+  shared: boolean, build: KernelBuildRequest = 'auto', log?: (message: string) => void,
+): Promise<WebAssembly.Module> {
+  return (await chooseKernelBuild(shared, build, log)).module;
 }
 
 /** Instantiates the kernel module over memory (shared for dllm-shared.wasm, plain for dllm-single.wasm). */

@@ -3,6 +3,8 @@
 // every worker receives the same copy at start-up and no pointer is ever computed twice.
 import { ModelTooLargeError } from '../errors.js';
 import type { ModelConfig, TensorInfo, TensorType } from '../models/types.js';
+import { isMoeLayer } from '../models/moe-tensors.js';
+import { planMoeBuffers, planMoeLayer, type MoeBuffers, type MoeLayerSlots } from './moe-layout.js';
 
 export const WASM_PAGE_BYTES = 65536;
 export const MAX_WASM_BYTES = 65536 * WASM_PAGE_BYTES; // the 4 GiB that wasm32 addresses
@@ -33,8 +35,8 @@ export const COMMAND_SHUTDOWN = 2;
 export const CONTROL_BYTES = 1024;
 
 /**
- * How a matrix is stored for the matmul kernels. 'q8_0x4' and 'q4_0x4' are the interleaved layouts of the
- * int8 matmuls (assembly/matmul_int8.ts); the others are row-major except 'f32', packed in panels of 8.
+ * Storage format of a matrix for the matmul kernels. 'q8_0x4' and 'q4_0x4' are the interleaved layouts of
+ * the int8 matmuls (assembly/matmul_int8.ts). 'f32' is packed in panels of 8 rows, the others are row-major.
  */
 export type WeightFormat = 'f32' | 'q8_0' | 'q4_0' | 'f16' | 'bf16' | 'q8_0x4' | 'q4_0x4';
 
@@ -68,6 +70,7 @@ export interface LayerSlots {
   gate: WeightSlot; up: WeightSlot; down: WeightSlot;
   keyCache: number;    // (contextLength, nKvHeads * headDim) f32
   valueCache: number;  // (contextLength, nKvHeads * headDim) f32
+  moe?: MoeLayerSlots; // set on MoE layers, whose gate/up/down are then empty (rows 0)
 }
 
 /** Everything a thread needs to run the forward program; identical in every thread. */
@@ -103,6 +106,11 @@ export interface ModelLayout {
   // Quantised activations, allocated only when int8 is set (all pointers 0 otherwise).
   normedInt8: QuantisedRows[];  // per thread, (maxRows, max(hidden, nHeads*headDim)): RMSNorm and attention outputs
   ffnInt8: QuantisedRows;       // (maxRows, ffn): silu(gate) * up, written by column slices
+  moe?: MoeBuffers;             // routed-FFN buffers, when any layer of this memory is MoE
+  // Memory shards: the layers [firstLayer, firstLayer + layers.length) of the model live in this memory.
+  firstLayer: number;
+  embeds: boolean;              // holds the token embedding (the first shard)
+  head: boolean;                // holds the final norm, the LM head and the logits (the last shard)
 }
 
 export interface LayoutOptions {
@@ -112,6 +120,11 @@ export interface LayoutOptions {
   contextLength: number;
   maxRows: number;
   maxLogitRows: number;
+  /** Layers [first, end) placed in this memory. Default: every layer. */
+  layers?: [number, number];
+  /** Whether this memory holds the token embedding and the LM head. Default true; shards set them. */
+  embedding?: boolean;
+  head?: boolean;
 }
 
 /**
@@ -177,13 +190,20 @@ export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>
   };
 
   const embeddingPacked = config.tiedEmbeddings;
-  const embedding = matrix('token_embd.weight', vocab, hidden, embeddingPacked);
-  const output = config.tiedEmbeddings ? embedding : matrix('output.weight', vocab, hidden);
-  const outputNorm = arena.take(hidden * 4);
+  const embeds = options.embedding ?? true;
+  const head = options.head ?? true;
+  const [firstLayer, endLayer] = options.layers ?? [0, config.nLayers];
+  const empty = (): WeightSlot => ({ format: 'f32', data: 0, scales: 0, rows: 0, cols: 0 });  // not in this memory
+  const embedding = embeds ? matrix('token_embd.weight', vocab, hidden, embeddingPacked) : empty();
+  // A tied LM head in a shard without the embedding gets its own packed copy of token_embd.
+  const tiedOutput = () => (embeds ? embedding : matrix('token_embd.weight', vocab, hidden));
+  const output = !head ? empty() : config.tiedEmbeddings ? tiedOutput() : matrix('output.weight', vocab, hidden);
+  const outputNorm = head ? arena.take(hidden * 4) : 0;
 
   const layers: LayerSlots[] = [];
-  for (let l = 0; l < config.nLayers; l++) {
+  for (let l = firstLayer; l < endLayer; l++) {
     const p = `blk.${l}.`;
+    const moeLayer = isMoeLayer(config, l);
     layers.push({
       attnNorm: arena.take(hidden * 4),
       q: matrix(p + 'attn_q.weight', qWidth, hidden),
@@ -196,12 +216,17 @@ export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>
       qNorm: vector(p + 'attn_q_norm.weight', headDim),
       kNorm: vector(p + 'attn_k_norm.weight', headDim),
       ffnNorm: arena.take(hidden * 4),
-      gate: matrix(p + 'ffn_gate.weight', ffn, hidden),
-      up: matrix(p + 'ffn_up.weight', ffn, hidden),
-      down: matrix(p + 'ffn_down.weight', hidden, ffn),
+      gate: moeLayer ? empty() : matrix(p + 'ffn_gate.weight', ffn, hidden),
+      up: moeLayer ? empty() : matrix(p + 'ffn_up.weight', ffn, hidden),
+      down: moeLayer ? empty() : matrix(p + 'ffn_down.weight', hidden, ffn),
       keyCache: 0,
       valueCache: 0,
     });
+    if (moeLayer) {
+      const planned = planMoeLayer(config, tensors, l, int8, (bytes) => arena.take(bytes));
+      layers[layers.length - 1].moe = planned.slots;
+      weightElements += planned.elements;
+    }
   }
   const weightEnd = arena.offset;
 
@@ -224,12 +249,15 @@ export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>
     attention: arena.take(maxRows * qWidth * 4),
     gate: arena.take(maxRows * ffn * 4),
     up: arena.take(maxRows * ffn * 4),
-    logits: arena.take(maxLogitRows * vocab * 4),
-    candidates: arena.take(maxLogitRows * 16),
+    logits: head ? arena.take(maxLogitRows * vocab * 4) : 0,
+    candidates: head ? arena.take(maxLogitRows * 16) : 0,
     normed: [],
     scratch: [],
     normedInt8: [],
     ffnInt8: { values: 0, scales: 0, sums: 0 },
+    firstLayer,
+    embeds,
+    head,
   };
   const quantisedRows = (rows: number, width: number): QuantisedRows => ({
     values: arena.take(rows * width * 2),
@@ -243,6 +271,7 @@ export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>
     if (int8) layout.normedInt8.push(quantisedRows(maxRows, normedWidth));
   }
   if (int8) layout.ffnInt8 = quantisedRows(maxRows, ffn);
+  if (layers.some((layer) => layer.moe)) layout.moe = planMoeBuffers(config, threads, maxRows, int8, (bytes) => arena.take(bytes));
   layout.totalBytes = arena.offset;
 
   if (layout.totalBytes > MAX_WASM_BYTES) {

@@ -72,12 +72,16 @@ export class ThreadPool {
 
   private constructor(
     private readonly control: Int32Array,
-    private readonly program: ForwardProgram,
+    private readonly program: Pick<ForwardProgram, 'run'>,
     private readonly workers: PoolWorker[],
     private readonly serving: Promise<void>[],
   ) {}
 
-  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, layout: ModelLayout, program: ForwardProgram): Promise<ThreadPool> {
+  /** `shards` lists every memory and its layout when the model is split over several memories (memory is the first). */
+  static async start(
+    module: WebAssembly.Module, memory: WebAssembly.Memory, layout: ModelLayout, program: Pick<ForwardProgram, 'run'>,
+    shards?: { memories: WebAssembly.Memory[]; layouts: ModelLayout[] },
+  ): Promise<ThreadPool> {
     const control = new Int32Array(memory.buffer, 0, CONTROL.slots);
     const workers: PoolWorker[] = [];
     const serving: Promise<void>[] = [];
@@ -86,7 +90,8 @@ export class ThreadPool {
         const worker = await spawnWorker();
         workers.push(worker);
         const remote = Comlink.wrap<WorkerApi>(worker.endpoint);
-        await remote.init(module, memory, layout, thread);
+        if (shards) await remote.initShards(module, shards.memories, shards.layouts, thread);
+        else await remote.init(module, memory, layout, thread);
         serving.push(Promise.resolve(remote.serve(Atomics.load(control, CONTROL.stepSequence))));
       }
     } catch (error) {

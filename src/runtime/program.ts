@@ -2,12 +2,13 @@
 // meet at a barrier only where a call reads what another thread wrote, five times per layer:
 //   q/k/v + qk-norm + RoPE | attention | output projection | FFN norm + gate/up + SwiGLU | down projection
 // RMSNorm outputs (and their int8 quantisation) are recomputed by every thread into its own buffer: that
-// costs rows x hidden flops and saves a barrier before each matmul. Matmuls split by output columns;
-// q/k/v split by whole heads, so the thread that computes a head also normalises and rotates it; gate
+// costs rows x hidden flops and saves a barrier before each matmul. Matmuls split by output columns.
+// q/k/v split by whole heads, so the thread that computes a head also normalises and rotates it. Gate
 // and up split by the same columns, so SwiGLU needs no barrier either.
 import { arriveAndWait } from './barrier.js';
 import { BARRIER_WAIT_OFFSET, CONTROL, readsInt8, type ModelLayout, type QuantisedRows, type WeightSlot } from './layout.js';
 import type { KernelExports } from './kernels.js';
+import { MoeFeedForward } from './moe.js';
 
 /** First and end of thread `thread`'s share of `count` items, in chunks that are multiples of `align`. */
 export function sliceOf(count: number, align: number, thread: number, threads: number): [number, number] {
@@ -24,17 +25,24 @@ export class ForwardProgram {
   /** Milliseconds this thread waited at barriers, summed over all forwards (read by benchmarks). */
   private readonly waitTotals: Float64Array;
   private readonly normedInt8: QuantisedRows | null;
+  /** The routed FFN of MoE layers (src/runtime/moe.ts); null for dense models. */
+  readonly moe: MoeFeedForward | null;
 
   constructor(
     private readonly kernels: KernelExports,
     private readonly layout: ModelLayout,
     memory: WebAssembly.Memory,
     private readonly thread: number,
+    /** Control block of step parameters and barriers; memory shards all use the first shard's. Default: memory's own. */
+    control?: Int32Array,
   ) {
-    this.control = new Int32Array(memory.buffer, 0, CONTROL.slots);
-    this.controlFloats = new Float32Array(memory.buffer, 0, CONTROL.slots);
-    this.waitTotals = new Float64Array(memory.buffer, BARRIER_WAIT_OFFSET, layout.threads);
+    this.control = control ?? new Int32Array(memory.buffer, 0, CONTROL.slots);
+    this.controlFloats = new Float32Array(this.control.buffer, 0, CONTROL.slots);
+    this.waitTotals = new Float64Array(this.control.buffer, BARRIER_WAIT_OFFSET, layout.threads);
     this.normedInt8 = layout.int8 ? layout.normedInt8[thread] : null;
+    this.moe = layout.moe
+      ? new MoeFeedForward(kernels, layout, memory, thread, (...args) => this.matmulColumns(...args), () => this.barrier())
+      : null;
   }
 
   private barrier(): void {
@@ -45,8 +53,8 @@ export class ForwardProgram {
   }
 
   /**
-   * y (rows, W.rows) (+)= x (rows, W.cols) @ W^T + bias over output columns [first, end). xq holds x
-   * quantised by quantise_rows; the int8 formats read it, the others read x.
+   * y (rows, W.rows) (+)= x (rows, W.cols) @ W^T + bias over output columns [first, end). xq contains
+   * x quantised by quantise_rows: the int8 formats read it, the others read x.
    */
   private matmulColumns(
     y: number, x: number, xq: QuantisedRows | null, w: WeightSlot, bias: number, rows: number, accumulate: number,
@@ -134,9 +142,11 @@ export class ForwardProgram {
     // FFN columns in multiples of 32, so that SwiGLU can quantise whole blocks of its own columns.
     const [fFirst, fEnd] = sliceOf(ffn, L.int8 && ffn % 32 === 0 ? 32 : 8, thread, threads);
 
-    // token embeddings
-    this.embed(L.hidden, rows);
-    this.barrier();
+    // token embeddings (a later memory shard receives the residual stream from the previous one instead)
+    if (L.embeds) {
+      this.embed(L.hidden, rows);
+      this.barrier();
+    }
 
     for (const layer of L.layers) {
       const keyRows = layer.keyCache + start * kvWidth * 4;
@@ -182,6 +192,11 @@ export class ForwardProgram {
       this.matmul(L.hidden, L.attention, attentionQ, layer.o, 0, rows, 1);
       this.barrier();
 
+      if (layer.moe) {
+        this.moe!.run(layer, rows);
+        continue;
+      }
+
       // FFN RMSNorm, then SwiGLU: down(silu(gate(x)) * up(x)) added into the residual stream
       k.rmsnorm(normed, L.hidden, layer.ffnNorm, 0, rows, hidden, c.normEps, 0, rows);
       const ffnNormedQ = this.quantiseForThread(normed, rows, hidden, layer.gate, layer.up);
@@ -199,7 +214,7 @@ export class ForwardProgram {
       this.barrier();
     }
 
-    if (logitRows === 0) return;
+    if (logitRows === 0 || !L.head) return;
 
     // final RMSNorm of the requested rows, LM head, then the per-row candidate records
     k.rmsnorm(normed, L.hidden, L.outputNorm, L.logitRowIndex, logitRows, hidden, c.normEps, 0, logitRows);

@@ -1,7 +1,7 @@
-// Placing checkpoint tensors into wasm memory in the formats the kernels read: f32 matrices packed in
-// panels of 8 rows, Q8_0/Q4_0 split into int8/nibble rows and f32 block scales (or interleaved in groups
-// of 4 rows for the int8 matmuls), F16/BF16 kept as u16, every other quantisation dequantised to f32 and
-// packed. Vectors (norms, biases) become f32.
+// Placing checkpoint tensors into wasm memory in the formats the kernels read. F32 matrices are packed in
+// panels of 8 rows. Q8_0/Q4_0 are split into int8/nibble rows and f32 block scales, or interleaved in
+// groups of 4 rows for the int8 matmuls. F16/BF16 stay u16, and every other quantisation is dequantised
+// to f32 and packed. Vectors (norms, biases) become f32.
 import { ModelFormatError, UnsupportedModelError } from '../errors.js';
 import { dequantize, repackQ4_0, repackQ8_0 } from '../formats/quant.js';
 import type { TensorInfo } from '../models/types.js';
@@ -12,14 +12,16 @@ function elementCount(info: TensorInfo): number {
   return info.shape.reduce((a, b) => a * b, 1);
 }
 
-/** Decodes any stored tensor to f32 values. */
+/** Decodes any stored tensor to f32 values. 4-aligned F32 bytes come back as a view on `bytes`, not a copy. */
 export function toFloat32(info: TensorInfo, bytes: Uint8Array): Float32Array {
   const count = elementCount(info);
   if (info.type === 'F32') {
     if (bytes.byteLength !== count * 4) {
       throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} holds ${bytes.byteLength} bytes, but its shape [${info.shape}] in F32 needs ${count * 4}.`);
     }
-    // Copy: the bytes may sit at an offset that is not a multiple of 4.
+    // A view when the bytes are 4-aligned, which saves a copy of the largest tensors while loading
+    // (callers only read the result). Otherwise a copy, because Float32Array needs the alignment.
+    if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count);
     const values = new Float32Array(count);
     new Uint8Array(values.buffer).set(bytes);
     return values;
@@ -71,7 +73,7 @@ export function writeMatrix(memory: WebAssembly.Memory, slot: WeightSlot, info: 
       const pack = x4 ? packQ8_0x4 : packQ4_0x4;
       const blockBytes = x4 ? 34 : 18;
       if (info.type !== (x4 ? 'Q8_0' : 'Q4_0') || bytes.byteLength !== (rows * cols / 32) * blockBytes) {
-        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} holds ${bytes.byteLength} bytes of ${info.type}, expected ${(rows * cols / 32) * blockBytes} for [${rows}, ${cols}] in ${x4 ? 'Q8_0' : 'Q4_0'}.`);
+        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has ${bytes.byteLength} bytes of ${info.type}, expected ${(rows * cols / 32) * blockBytes} for [${rows}, ${cols}] in ${x4 ? 'Q8_0' : 'Q4_0'}.`);
       }
       pack(new Uint8Array(memory.buffer, slot.data, data), new Float32Array(memory.buffer, slot.scales, scales / 4), bytes, rows, cols);
       return;

@@ -7,8 +7,9 @@ import { reportFailure } from './barrier.js';
 import { instantiateKernels } from './kernels.js';
 import { COMMAND_SHUTDOWN, CONTROL, type ModelLayout } from './layout.js';
 import { ForwardProgram } from './program.js';
+import { ShardedProgram } from './shards.js';
 
-let program: ForwardProgram | null = null;
+let program: ForwardProgram | ShardedProgram | null = null;
 let control: Int32Array | null = null;
 let threadIndex = -1;
 
@@ -17,6 +18,13 @@ const api = {
     const kernels = instantiateKernels(module, memory);
     program = new ForwardProgram(kernels, layout, memory, thread);
     control = new Int32Array(memory.buffer, 0, CONTROL.slots);
+    threadIndex = thread;
+  },
+
+  /** As init for a model split over several memories; the first memory's control block drives every step. */
+  initShards(module: WebAssembly.Module, memories: WebAssembly.Memory[], layouts: ModelLayout[], thread: number): void {
+    program = new ShardedProgram(module, memories, layouts, thread);
+    control = new Int32Array(memories[0].buffer, 0, CONTROL.slots);
     threadIndex = thread;
   },
 

@@ -234,3 +234,101 @@ export function maskUpdate(logits: ArrayLike<number>, temperature: number): Mask
   for (const pi of p) if (pi > 0) entropy -= pi * Math.log(pi);
   return { argmax, pMax: p[argmax], pSecond: second, entropy };
 }
+
+// ---------------------------------------------------------------- int8 matmul path
+
+/** Rounds to the nearest integer, halves to even (f32x4.nearest). */
+export function nearestEven(value: number): number {
+  const floor = Math.floor(value);
+  const rest = value - floor;
+  if (rest < 0.5) return floor;
+  if (rest > 0.5) return floor + 1;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+export interface QuantisedRowsRef {
+  values: Int16Array;   // (n, k)
+  scales: Float32Array; // (n, k/32)
+  sums: Int32Array;     // (n, k/32)
+}
+
+/**
+ * Quantises x[n,k] per block of 32 as quantise_rows does, in the same f32 steps (so the result is exact):
+ * d = f32(max|x| / 127), q = nearest-even(f32(x * f32(1 / d))), or d = 0 and q = 0 for a block of zeros.
+ */
+export function quantiseRows(x: ArrayLike<number>, n: number, k: number): QuantisedRowsRef {
+  const values = new Int16Array(n * k);
+  const scales = new Float32Array(n * k / 32);
+  const sums = new Int32Array(n * k / 32);
+  for (let b = 0; b < n * k / 32; b++) {
+    let largest = 0;
+    for (let i = 0; i < 32; i++) largest = Math.max(largest, Math.abs(Math.fround(x[b * 32 + i])));
+    const d = Math.fround(largest / 127);
+    const inverse = d !== 0 ? Math.fround(1 / d) : 0;
+    scales[b] = d;
+    for (let i = 0; i < 32; i++) {
+      const q = nearestEven(Math.fround(Math.fround(x[b * 32 + i]) * inverse));
+      values[b * 32 + i] = q;
+      sums[b] += q;
+    }
+  }
+  return { values, scales, sums };
+}
+
+/** Decodes GGUF Q8_0 blocks (f16 scale, 32 int8) of an [m,k] matrix: the integers and one scale per block. */
+export function decodeGgufQ8_0(bytes: Uint8Array, m: number, k: number): { ints: Int8Array; scales: Float64Array } {
+  const ints = new Int8Array(m * k);
+  const scales = new Float64Array(m * k / 32);
+  for (let b = 0; b < m * k / 32; b++) {
+    scales[b] = halfToNumber(bytes[b * 34] | (bytes[b * 34 + 1] << 8));
+    for (let i = 0; i < 32; i++) ints[b * 32 + i] = (bytes[b * 34 + 2 + i] << 24) >> 24;
+  }
+  return { ints, scales };
+}
+
+/** Decodes GGUF Q4_0 blocks (f16 scale, byte i: element i low nibble, element i+16 high) to integers u - 8. */
+export function decodeGgufQ4_0(bytes: Uint8Array, m: number, k: number): { ints: Int8Array; scales: Float64Array } {
+  const ints = new Int8Array(m * k);
+  const scales = new Float64Array(m * k / 32);
+  for (let b = 0; b < m * k / 32; b++) {
+    scales[b] = halfToNumber(bytes[b * 18] | (bytes[b * 18 + 1] << 8));
+    for (let i = 0; i < 16; i++) {
+      const byte = bytes[b * 18 + 2 + i];
+      ints[b * 32 + i] = (byte & 0x0f) - 8;
+      ints[b * 32 + 16 + i] = (byte >> 4) - 8;
+    }
+  }
+  return { ints, scales };
+}
+
+/**
+ * y[n,m] = (y0 when given) + sum over blocks b of (sum_i xq[r,32b+i] * w[o,32b+i]) * dx[r,b] * dw[o,b] (+ bias):
+ * the int8 matmul on already quantised activations and integer weights with block scales, in float64.
+ * Also returns sum_b |block term| per output, the scale of the f32 rounding error.
+ */
+export function matmulInt8(
+  x: QuantisedRowsRef, w: { ints: Int8Array; scales: Float64Array }, bias: ArrayLike<number> | null,
+  n: number, k: number, m: number, y0: ArrayLike<number> | null,
+): { y: Float64Array; magnitude: Float64Array } {
+  const blocks = k / 32;
+  const y = new Float64Array(n * m);
+  const magnitude = new Float64Array(n * m);
+  for (let r = 0; r < n; r++) {
+    for (let o = 0; o < m; o++) {
+      let sum = 0;
+      let size = 0;
+      for (let b = 0; b < blocks; b++) {
+        let dot = 0;
+        for (let i = 0; i < 32; i++) dot += x.values[r * k + b * 32 + i] * w.ints[o * k + b * 32 + i];
+        const term = dot * x.scales[r * blocks + b] * w.scales[o * blocks + b];
+        sum += term;
+        size += Math.abs(term);
+      }
+      if (bias) sum += bias[o];
+      if (y0) sum += y0[r * m + o];
+      y[r * m + o] = sum;
+      magnitude[r * m + o] = size;
+    }
+  }
+  return { y, magnitude };
+}

@@ -2,10 +2,10 @@
 // a time, so that a multi-gigabyte model never sits in memory. Only what the synthetic models need is
 // supported: scalar, string and array metadata, and F32, Q8_0 and Q4_0 tensors.
 //
-// Layout (little-endian): "GGUF", u32 version 3, u64 tensor count, u64 metadata count, the key-value
-// pairs, the tensor infos (name, u32 dims, u64 ne[] fastest dimension first, u32 ggml type, u64 offset
-// from the start of the data), zero padding to 32 bytes, then the tensor data, each tensor at a multiple
-// of 32.
+// Layout (little-endian): "GGUF", u32 version 3, u64 tensor count, u64 metadata count, then the
+// key-value pairs. The tensor infos follow: name, u32 dims, u64 ne[] with the fastest dimension first,
+// u32 ggml type, and the u64 offset from the start of the data. Zero padding to 32 bytes comes next,
+// then the tensor data, each tensor at a multiple of 32.
 import { closeSync, openSync, writeSync } from 'node:fs';
 
 export const ALIGNMENT = 32;

@@ -61,7 +61,7 @@ class Random {
 
 const CHUNK_ELEMENTS = 1 << 20;
 
-/** A tensor of `elements` random values in [-range, range], produced in chunks. */
+/** Describes a tensor of random values in [-range, range], produced in chunks of 2^20 values. */
 function randomTensor(name: string, type: SynthTensorType, shape: number[], range: number, seed: number): TensorSpec {
   const elements = shape.reduce((a, b) => a * b, 1);
   return {
@@ -127,7 +127,7 @@ function metadataOf(shape: ModelShape, name: string): Record<string, MetadataVal
   };
 }
 
-/** Every tensor of the model in GGUF order and naming. Matrices use `type`; vectors are F32. */
+/** Lists every tensor of the model in GGUF order and naming. Matrices use `type`, vectors are F32. */
 function tensorsOf(shape: ModelShape, type: SynthTensorType, seed: number): TensorSpec[] {
   const { hidden, heads, kvHeads, headDim, ffn, vocab } = shape;
   const q = heads * headDim;

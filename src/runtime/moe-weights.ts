@@ -1,0 +1,50 @@
+// Placing the weights of a mixture-of-experts layer: each 3-D expert tensor (experts, out, in) is cut
+// into one 2-D matrix per expert and written to that expert's slot in the same formats as dense weights.
+import type { TensorInfo } from '../models/types.js';
+import type { MoeLayerSlots } from './moe-layout.js';
+import { writeMatrix, writeVector } from './weights.js';
+
+export interface WeightJob {
+  info: TensorInfo;
+  write: (bytes: Uint8Array) => void;
+}
+
+/** Writes expert e's bytes, the e-th equal part of a 3-D tensor's bytes, into slots[e]. */
+function writeExperts(memory: WebAssembly.Memory, slots: WeightSlotList, info: TensorInfo, bytes: Uint8Array): void {
+  const perExpert = bytes.byteLength / slots.length;
+  slots.forEach((slot, e) => {
+    const part: TensorInfo = { ...info, name: `${info.name} (expert ${e})`, shape: [slot.rows, slot.cols], byteLength: perExpert };
+    writeMatrix(memory, slot, part, bytes.subarray(e * perExpert, (e + 1) * perExpert));
+  });
+}
+
+type WeightSlotList = MoeLayerSlots['gate'];
+
+/** Lists the load jobs of one MoE layer; `require` returns a tensor or throws MISSING_TENSOR. */
+export function moeWeightJobs(
+  memory: WebAssembly.Memory, slots: MoeLayerSlots, prefix: string, require: (name: string) => TensorInfo,
+): WeightJob[] {
+  const jobs: WeightJob[] = [];
+  const matrix = (name: string, slot: MoeLayerSlots['router'] | null) => {
+    if (!slot) return;
+    const info = require(prefix + name);
+    jobs.push({ info, write: (bytes) => writeMatrix(memory, slot, info, bytes) });
+  };
+  const experts = (name: string, list: WeightSlotList) => {
+    const info = require(prefix + name);
+    jobs.push({ info, write: (bytes) => writeExperts(memory, list, info, bytes) });
+  };
+
+  matrix('ffn_gate_inp.weight', slots.router);
+  if (slots.selectionBias) {
+    const info = require(prefix + 'exp_probs_b.bias');
+    jobs.push({ info, write: (bytes) => writeVector(memory, slots.selectionBias, info, bytes, slots.router.rows) });
+  }
+  experts('ffn_gate_exps.weight', slots.gate);
+  experts('ffn_up_exps.weight', slots.up);
+  experts('ffn_down_exps.weight', slots.down);
+  matrix('ffn_gate_shexp.weight', slots.sharedGate);
+  matrix('ffn_up_shexp.weight', slots.sharedUp);
+  matrix('ffn_down_shexp.weight', slots.sharedDown);
+  return jobs;
+}
