@@ -48,7 +48,7 @@ def pretokenize(text):
 def train_merges(texts, num_merges):
     """Learn up to `num_merges` merges from an iterable of texts.
 
-    Returns a list of (left_id, right_id) pairs; merge k creates token id 256 + k. Ties between
+    Returns a list of (left_id, right_id) pairs, where merge k creates token id 256 + k. Ties between
     equally frequent pairs go to the smallest (left_id, right_id), so the result is deterministic.
     """
     word_counts = Counter()
@@ -156,8 +156,8 @@ def token_strings(merges):
 
 
 def tokenizer_json(merges, special_tokens):
-    """Build a tokenizer.json document. `special_tokens` maps token text to id; the ids must
-    follow the BPE vocabulary."""
+    """Build a tokenizer.json document. `special_tokens` maps token text to id, and those ids
+    must come after the BPE vocabulary."""
     strings = token_strings(merges)
     vocab = {s: i for i, s in enumerate(strings)}
     if len(vocab) != len(strings):

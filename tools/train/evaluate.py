@@ -87,9 +87,11 @@ def masked_token_metrics(model, tokens, seq_len, ratio, unigram_log_probs, seed=
 
 @torch.no_grad()
 def greedy_block_decode(model, prompt_ids, new_tokens):
-    """Decode like the engine's greedy SDAR path: blocks aligned to multiples of block_size from
-    position 0, one forward per step, commit the single most confident masked position per step
-    (block_size steps per block), stop after a block that contains a stop id.
+    """Decode greedily the way the engine's SDAR path does.
+
+    Blocks are aligned to multiples of block_size from position 0. Each step runs one forward
+    and commits the single most confident masked position, so a block takes block_size steps.
+    Decoding stops after a block that contains a stop id.
 
     Attention is the block-causal inference mask over the whole canvas, which gives the same
     result as a KV cache of the committed blocks.
@@ -120,7 +122,7 @@ def greedy_block_decode(model, prompt_ids, new_tokens):
 
 
 def decode_text(strings, ids):
-    """Turn ids back into text; special tokens print as their names."""
+    """Turn ids back into text, printing special tokens by name."""
     specials = {v: k for k, v in SPECIAL_TOKENS.items()}
     pieces, pending = [], []
     for token_id in ids:
@@ -138,11 +140,11 @@ UNICODE_TO_BYTE = {c: b for b, c in bpe.BYTE_TO_UNICODE.items()}
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
+    script_dir = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", default=os.path.join(here, "data"))
-    parser.add_argument("--model-dir", default=os.path.join(here, "../../models/sdar-micro"))
-    parser.add_argument("--out", default=os.path.join(here, "runs/sdar-micro/eval.json"))
+    parser.add_argument("--data-dir", default=os.path.join(script_dir, "data"))
+    parser.add_argument("--model-dir", default=os.path.join(script_dir, "../../models/sdar-micro"))
+    parser.add_argument("--out", default=os.path.join(script_dir, "runs/sdar-micro/eval.json"))
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=48, help="tokens per sample")
     parser.add_argument("--threads", type=int, default=2)

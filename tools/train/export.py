@@ -13,10 +13,10 @@ import safetensors_io
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
+    script_dir = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--checkpoint", default=os.path.join(here, "runs/sdar-micro/checkpoint.pt"))
-    parser.add_argument("--model-dir", default=os.path.join(here, "../../models/sdar-micro"))
+    parser.add_argument("--checkpoint", default=os.path.join(script_dir, "runs/sdar-micro/checkpoint.pt"))
+    parser.add_argument("--model-dir", default=os.path.join(script_dir, "../../models/sdar-micro"))
     args = parser.parse_args()
 
     checkpoint = torch.load(args.checkpoint, map_location="cpu")

@@ -124,7 +124,8 @@ class Body(nn.Module):
 
 
 class SDARModel(nn.Module):
-    """Returns final hidden states; `logits` applies the LM head, tied to the embedding."""
+    """Qwen3 decoder with an LM head tied to the embedding. `forward` returns the final hidden
+    states, and `logits` applies the LM head to them."""
 
     def __init__(self, config):
         super().__init__()
@@ -150,7 +151,7 @@ class SDARModel(nn.Module):
 
 
 def inference_mask(seq_len, block_size):
-    """Block-causal mask for decoding: position i sees j iff block(j) <= block(i)."""
+    """Block-causal mask for decoding: position i attends to j iff block(j) <= block(i)."""
     block = torch.arange(seq_len) // block_size
     return block[None, :] <= block[:, None]
 
@@ -158,8 +159,9 @@ def inference_mask(seq_len, block_size):
 def training_mask(seq_len, block_size):
     """Mask over [clean x ; noisy x_t] (2 * seq_len positions) for the block-diffusion loss.
 
-    Clean i sees clean j iff block(j) <= block(i). Noisy i sees clean j iff block(j) < block(i),
-    and noisy j iff block(j) == block(i). Clean positions never see noisy ones.
+    Clean i attends to clean j iff block(j) <= block(i). Noisy i attends to clean j iff
+    block(j) < block(i), and to noisy j iff block(j) == block(i). Clean positions never attend
+    to noisy ones.
     """
     block = torch.arange(seq_len) // block_size
     same_or_earlier = block[None, :] <= block[:, None]

@@ -84,14 +84,19 @@ def render(records, title):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
+    script_dir = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--log", default=os.path.join(here, "runs/sdar-micro/log.jsonl"))
-    parser.add_argument("--out", default=os.path.join(here, "../../models/sdar-micro/loss_curve.svg"))
+    parser.add_argument("--log", default=os.path.join(script_dir, "runs/sdar-micro/log.jsonl"))
+    parser.add_argument("--out", default=os.path.join(script_dir, "../../models/sdar-micro/loss_curve.svg"))
     parser.add_argument("--title", default="sdar-micro: block-diffusion training loss")
+    parser.add_argument("--last-step", type=int, default=None,
+                        help="plot records up to this step only (default: all)")
     args = parser.parse_args()
     with open(args.out, "w") as f:
-        f.write(render(read_log(args.log), args.title))
+        records = read_log(args.log)
+        if args.last_step is not None:
+            records = [r for r in records if r["step"] <= args.last_step]
+        f.write(render(records, args.title))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Build the corpus, train the BPE tokenizer and write the token streams for train.py.
 
 Corpus: Jane Austen's six novels from the Debian package r-cran-janeaustenr (the texts are
-public domain; the package is MIT-licensed). The package stores them as R data, so they are
-exported with Rscript first.
+public domain, and the package is MIT-licensed). The package stores them as R data, so they
+are exported with Rscript first.
 
 Outputs, in --data-dir: train.u16 and heldout.u16 (token ids, uint16), unigram.npy (training
 token counts), merges.json, stats.json. In --model-dir: tokenizer.json.
@@ -29,7 +29,7 @@ BOOKS = [
 ]
 
 VOCAB_SIZE = 4096
-# The special tokens take the last ids; the BPE vocabulary (bytes + merges) fills the rest.
+# The special tokens take the last ids, and the BPE vocabulary (bytes + merges) the rest.
 SPECIAL_TOKENS = {
     "<|endoftext|>": VOCAB_SIZE - 4,
     "<|im_start|>": VOCAB_SIZE - 3,
@@ -124,9 +124,9 @@ def encode_with_specials(encoder, text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    here = os.path.dirname(os.path.abspath(__file__))
-    parser.add_argument("--data-dir", default=os.path.join(here, "data"))
-    parser.add_argument("--model-dir", default=os.path.join(here, "../../models/sdar-micro"))
+    script_dir = os.path.dirname(os.path.abspath(__file__))
+    parser.add_argument("--data-dir", default=os.path.join(script_dir, "data"))
+    parser.add_argument("--model-dir", default=os.path.join(script_dir, "../../models/sdar-micro"))
     args = parser.parse_args()
 
     raw_dir = os.path.join(args.data_dir, "raw")

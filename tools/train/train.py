@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from model import ModelConfig, SDARModel, count_parameters, training_mask
+from prepare_data import SPECIAL_TOKENS
 
-MASK_TOKEN_ID = 4095
+MASK_TOKEN_ID = SPECIAL_TOKENS["<|MASK|>"]
 
 
 def load_tokens(path):
@@ -52,14 +53,13 @@ def noise_blocks(clean, block_size, generator):
 
 
 def masked_loss(model, clean, noisy, masked, allowed, positions):
-    """Mean cross-entropy over masked noisy positions, and the number of those positions."""
+    """Return the mean cross-entropy over the masked positions of the noisy half."""
     seq_len = clean.shape[1]
     hidden = model(torch.cat([clean, noisy], dim=1), positions, allowed)
     noisy_hidden = hidden[:, seq_len:][masked]
-    # The LM head runs only on masked rows, which it is the most expensive matmul for.
+    # The LM head, the most expensive matmul in a model this small, runs on masked rows only.
     logits = model.logits(noisy_hidden)
-    targets = clean[masked]
-    return F.cross_entropy(logits, targets), targets, logits
+    return F.cross_entropy(logits, clean[masked])
 
 
 def learning_rate(step, total_steps, peak, warmup):
@@ -78,17 +78,20 @@ def quick_eval(model, heldout, seq_len, block_size, allowed, positions, windows=
     stride = max(1, (len(heldout) - seq_len) // windows)
     clean = torch.stack([heldout[i * stride : i * stride + seq_len] for i in range(windows)])
     noisy, masked = noise_blocks(clean, block_size, generator)
-    loss, _, _ = masked_loss(model, clean, noisy, masked, allowed, positions)
+    loss = masked_loss(model, clean, noisy, masked, allowed, positions)
     model.train()
     return loss.item()
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
+    script_dir = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", default=os.path.join(here, "data"))
-    parser.add_argument("--out-dir", default=os.path.join(here, "runs", "sdar-micro"))
-    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps (fixed)")
+    parser.add_argument("--data-dir", default=os.path.join(script_dir, "data"))
+    parser.add_argument("--out-dir", default=os.path.join(script_dir, "runs", "sdar-micro"))
+    parser.add_argument("--steps", type=int, default=1800, help="optimizer steps, fixed in advance")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="end the run after this many steps; the learning-rate schedule still "
+                             "spans --steps (default: run all --steps)")
     parser.add_argument("--batch", type=int, default=16, help="windows per step")
     parser.add_argument("--seq-len", type=int, default=128, help="tokens per window")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
@@ -97,8 +100,8 @@ def main():
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log-every", type=int, default=10, help="steps between log lines")
-    parser.add_argument("--eval-every", type=int, default=250, help="steps between held-out evals")
-    parser.add_argument("--save-every", type=int, default=250, help="steps between checkpoints")
+    parser.add_argument("--eval-every", type=int, default=200, help="steps between held-out evals")
+    parser.add_argument("--save-every", type=int, default=200, help="steps between checkpoints")
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -129,15 +132,16 @@ def main():
     log_path = os.path.join(args.out_dir, "log.jsonl")
     log = open(log_path, "w")
 
+    last_step = min(args.steps, args.stop_after or args.steps)
     start = time.time()
     window_start, window_tokens = start, 0
-    for step in range(args.steps):
+    for step in range(last_step):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
 
         clean = sample_windows(train_tokens, args.batch, args.seq_len, data_generator)
         noisy, masked = noise_blocks(clean, config.block_size, data_generator)
-        loss, _, _ = masked_loss(model, clean, noisy, masked, allowed, positions)
+        loss = masked_loss(model, clean, noisy, masked, allowed, positions)
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -147,7 +151,7 @@ def main():
 
         done = step + 1
         record = None
-        if done % args.log_every == 0 or done == args.steps:
+        if done % args.log_every == 0 or done == last_step:
             now = time.time()
             record = {
                 "step": done,
@@ -157,7 +161,7 @@ def main():
                 "elapsed_s": round(now - start, 1),
             }
             window_start, window_tokens = now, 0
-        if done % args.eval_every == 0 or done == args.steps:
+        if done % args.eval_every == 0 or done == last_step:
             record = record or {"step": done, "elapsed_s": round(time.time() - start, 1)}
             record["heldout_loss"] = round(
                 quick_eval(model, heldout_tokens, args.seq_len, config.block_size,
@@ -166,7 +170,7 @@ def main():
             log.write(json.dumps(record) + "\n")
             log.flush()
             print(json.dumps(record), flush=True)
-        if done % args.save_every == 0 or done == args.steps:
+        if done % args.save_every == 0 or done == last_step:
             checkpoint = {"model": model.state_dict(), "step": done, "args": vars(args),
                           "elapsed_s": time.time() - start}
             torch.save(checkpoint, os.path.join(args.out_dir, "checkpoint.pt.tmp"))
@@ -174,9 +178,9 @@ def main():
                        os.path.join(args.out_dir, "checkpoint.pt"))
 
     total = time.time() - start
-    summary = {"steps": args.steps, "tokens": args.steps * args.batch * args.seq_len,
-               "wall_s": round(total, 1),
-               "tokens_per_s": round(args.steps * args.batch * args.seq_len / total, 1)}
+    tokens = last_step * args.batch * args.seq_len
+    summary = {"steps": last_step, "schedule_steps": args.steps, "tokens": tokens,
+               "wall_s": round(total, 1), "tokens_per_s": round(tokens / total, 1)}
     with open(os.path.join(args.out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     print(json.dumps(summary), flush=True)

@@ -94,9 +94,9 @@ def tokenizer_config():
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
+    script_dir = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model-dir", default=os.path.join(here, "../../models/sdar-micro"))
+    parser.add_argument("--model-dir", default=os.path.join(script_dir, "../../models/sdar-micro"))
     args = parser.parse_args()
     os.makedirs(args.model_dir, exist_ok=True)
     for name, content in [
