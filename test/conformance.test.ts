@@ -1,43 +1,12 @@
 // Logits of every fixture family, attention kind and weight format against llama.cpp (an independent
 // implementation) and against float64 forwards on the exactly dequantised weights. Tolerances are the
 // ones the fixtures were measured with: 1e-4 for F32 math against F32 or dequantised references.
-import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openCheckpoint } from '../src/models/load-checkpoint.js';
 import type { AttentionKind } from '../src/models/types.js';
 import { WasmEngine } from '../src/runtime/engine.js';
-
-const FIXTURES = new URL('./fixtures/', import.meta.url);
-const path = (relative: string) => new URL(relative, FIXTURES).pathname;
-const readJson = (relative: string) => JSON.parse(readFileSync(path(relative), 'utf8'));
-
-/** Every output row of `ids`, run as the engine runs a sequence: block by block for block-causal. */
-async function sequenceLogits(engine: WasmEngine, ids: number[], attention: AttentionKind, blockSize: number): Promise<number[][]> {
-  const rowsOut: number[][] = [];
-  const vocab = engine.config.vocab;
-  const step = attention === 'block-causal' ? blockSize : ids.length;
-  for (let start = 0; start < ids.length; start += step) {
-    const tokens = Int32Array.from(ids.slice(start, start + step));
-    const logitRows = Int32Array.from(tokens, (_, i) => i);
-    const result = await engine.forward({ tokens, start, attention, logitRows, blockSize });
-    for (let r = 0; r < tokens.length; r++) rowsOut.push(Array.from(result.logits.subarray(r * vocab, (r + 1) * vocab)));
-  }
-  return rowsOut;
-}
-
-function maxAbsDiff(actual: number[][], expected: number[][]): number {
-  assert.is(actual.length, expected.length, 'row count');
-  let worst = 0;
-  for (let r = 0; r < expected.length; r++) {
-    assert.is(actual[r].length, expected[r].length, `row ${r} width`);
-    for (let i = 0; i < expected[r].length; i++) {
-      const d = Math.abs(actual[r][i] - expected[r][i]);
-      if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
-    }
-  }
-  return worst;
-}
+import { fixturePath, maxAbsDiff, readFixtureJson, sequenceLogits } from './support/logits.js';
 
 interface Case {
   name: string;
@@ -86,9 +55,9 @@ for (const threads of [1, 2]) {
     // The 2-thread pass covers one case per family to keep the suite short; 1 vs 2 threads is bit-compared below.
     if (threads === 2 && !/gguf block-causal|Q8_0 dequantised|tiny-llada/.test(c.name)) continue;
     test(`${c.name}, ${threads} thread${threads > 1 ? 's' : ''}`, async () => {
-      const reference = readJson(c.reference);
+      const reference = readFixtureJson(c.reference);
       const expected: number[][] = c.logitsKey ? reference[c.logitsKey].logits : reference.logits;
-      const checkpoint = await openCheckpoint(path(c.model));
+      const checkpoint = await openCheckpoint(fixturePath(c.model));
       const engine = await WasmEngine.load(checkpoint, { threads, contextLength: 128 });
       try {
         const actual = await sequenceLogits(engine, reference.ids, c.attention, c.blockSize ?? 1);
@@ -104,10 +73,10 @@ for (const threads of [1, 2]) {
 }
 
 test('1 and 2 threads give identical logits', async () => {
-  const reference = readJson('small-qwen3/reference-dequantized-Q4_0.json');
+  const reference = readFixtureJson('small-qwen3/reference-dequantized-Q4_0.json');
   const outputs: number[][][] = [];
   for (const threads of [1, 2]) {
-    const checkpoint = await openCheckpoint(path('small-qwen3/small-qwen3-Q4_0.gguf'));
+    const checkpoint = await openCheckpoint(fixturePath('small-qwen3/small-qwen3-Q4_0.gguf'));
     const engine = await WasmEngine.load(checkpoint, { threads, contextLength: 64 });
     outputs.push(await sequenceLogits(engine, reference.ids, 'block-causal', 4));
     await engine.dispose();

@@ -3,46 +3,17 @@
 // dense layer, grouped sigmoid router with selection bias, shared expert) runs block-causal and causal.
 // The engine's expert choice is also checked against the references' `experts_selected` and against a
 // plain transcription of LLaDA 2.0's router.
-import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openCheckpoint } from '../src/models/load-checkpoint.js';
 import type { AttentionKind } from '../src/models/types.js';
 import { WasmEngine } from '../src/runtime/engine.js';
+import { fixturePath, maxAbsDiff, readFixtureJson, sequenceLogits } from './support/logits.js';
 import { RouterScratch, routeRows } from '../src/runtime/moe-router.js';
 import type { ForwardProgram } from '../src/runtime/program.js';
 import { llada2Router } from './reference/llada2-router.js';
 
-const FIXTURES = new URL('./fixtures/', import.meta.url);
-const path = (relative: string) => new URL(relative, FIXTURES).pathname;
-const readJson = (relative: string) => JSON.parse(readFileSync(path(relative), 'utf8'));
 const quiet = { log: () => {} };
-
-/** Returns every output row of `ids`, run block by block for block-causal attention. */
-async function sequenceLogits(engine: WasmEngine, ids: number[], attention: AttentionKind, blockSize: number): Promise<number[][]> {
-  const rows: number[][] = [];
-  const vocab = engine.config.vocab;
-  const step = attention === 'block-causal' ? blockSize : ids.length;
-  for (let start = 0; start < ids.length; start += step) {
-    const tokens = Int32Array.from(ids.slice(start, start + step));
-    const logitRows = Int32Array.from(tokens, (_, i) => i);
-    const result = await engine.forward({ tokens, start, attention, logitRows, blockSize });
-    for (let r = 0; r < tokens.length; r++) rows.push(Array.from(result.logits.subarray(r * vocab, (r + 1) * vocab)));
-  }
-  return rows;
-}
-
-function maxAbsDiff(actual: number[][], expected: number[][]): number {
-  assert.is(actual.length, expected.length, 'row count');
-  let worst = 0;
-  for (let r = 0; r < expected.length; r++) {
-    for (let i = 0; i < expected[r].length; i++) {
-      const d = Math.abs(actual[r][i] - expected[r][i]);
-      if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
-    }
-  }
-  return worst;
-}
 
 /** Thread 0's program, whose MoE FFN records the experts it chose in the last forward. */
 function programOf(engine: WasmEngine): ForwardProgram {
@@ -75,8 +46,8 @@ const cases: Case[] = [
 for (const threads of [1, 2]) {
   for (const c of cases) {
     test(`${c.name}, ${threads} thread${threads > 1 ? 's' : ''}`, async () => {
-      const reference = readJson(c.reference);
-      const checkpoint = await openCheckpoint(path(c.model));
+      const reference = readFixtureJson(c.reference);
+      const checkpoint = await openCheckpoint(fixturePath(c.model));
       const engine = await WasmEngine.load(checkpoint, { ...quiet, threads, contextLength: 64, int8: c.int8 });
       try {
         const actual = await sequenceLogits(engine, reference.ids, c.attention, c.blockSize ?? 1);
@@ -92,8 +63,8 @@ for (const threads of [1, 2]) {
 }
 
 test('configs of both MoE archs', async () => {
-  const llada = await openCheckpoint(path('moe-llada/moe-llada-F32.gguf'));
-  const bailing = await openCheckpoint(path('moe-bailing/moe-bailing-F32.gguf'));
+  const llada = await openCheckpoint(fixturePath('moe-llada/moe-llada-F32.gguf'));
+  const bailing = await openCheckpoint(fixturePath('moe-bailing/moe-bailing-F32.gguf'));
   try {
     assert.is(llada.config.family, 'llada-moe');
     assert.is(llada.config.attention, 'full');
@@ -120,7 +91,7 @@ test('configs of both MoE archs', async () => {
 
 /** Runs the fixture sequence; returns the routing thread 0 recorded per MoE layer, rows in sequence order. */
 async function engineRouting(model: string, reference: { ids: number[] }, attention: AttentionKind, blockSize: number, threads: number) {
-  const checkpoint = await openCheckpoint(path(model));
+  const checkpoint = await openCheckpoint(fixturePath(model));
   const engine = await WasmEngine.load(checkpoint, { ...quiet, contextLength: 64, threads });
   const config = engine.config;
   const moe = programOf(engine).moe!;
@@ -149,21 +120,21 @@ async function engineRouting(model: string, reference: { ids: number[] }, attent
 }
 
 test('llada-moe expert choice matches the reference', async () => {
-  const reference = readJson('moe-llada/reference-f64.json');
+  const reference = readFixtureJson('moe-llada/reference-f64.json');
   const { perLayer } = await engineRouting('moe-llada/moe-llada-F32.gguf', reference, 'full', 1, 1);
   for (let m = 0; m < 3; m++) assert.equal(perLayer.get(m)!.experts, reference.experts_selected[`moe_layer_${m}`], `MoE layer ${m}`);
 });
 
 for (const attention of ['block-causal', 'causal'] as const) {
   test(`llada2 expert choice, ${attention}, matches the references`, async () => {
-    const reference = readJson(`moe-bailing/reference-f64-${attention === 'causal' ? 'causal' : 'block8'}.json`);
+    const reference = readFixtureJson(`moe-bailing/reference-f64-${attention === 'causal' ? 'causal' : 'block8'}.json`);
     const { perLayer, config } = await engineRouting('moe-bailing/moe-bailing-F32.gguf', reference, attention, 8, 2);
     const moe = config.moe!;
     const params = {
       nGroup: moe.groups, topkGroup: moe.groupsUsed, topK: moe.expertsUsed,
       normTopkProb: moe.normaliseWeights, routedScalingFactor: moe.weightsScale,
     };
-    const checkpoint = await openCheckpoint(path('moe-bailing/moe-bailing-F32.gguf'));
+    const checkpoint = await openCheckpoint(fixturePath('moe-bailing/moe-bailing-F32.gguf'));
     try {
       for (let m = 0; m < 2; m++) {
         const layer = moe.denseLayers + m;

@@ -8,10 +8,11 @@
 //   4. runs each test/runtimes/*.test.ts in its own process and ends with "N passed, N failed".
 // Chromium is not installed here: on Debian, `apt-get install -y chromium` (.ci/run does).
 // Pass file names or substrings as arguments to run a subset.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listTestFiles, runTestFiles } from '../uvu-files.mjs';
 
 const testDir = dirname(fileURLToPath(import.meta.url));
 const root = join(testDir, '..', '..');
@@ -49,50 +50,8 @@ step('packed install', () => {
   execFileSync(npm, ['install', ...quiet, '--ignore-scripts'], { cwd: consumer, stdio: 'inherit' });
 });
 
-const filters = process.argv.slice(2);
-const files = readdirSync(testDir)
-  .filter((name) => name.endsWith('.test.ts'))
-  .filter((name) => filters.length === 0 || filters.some((filter) => name.includes(filter)))
-  .sort();
-
-function runFile(file) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(testDir, file)], {
-      cwd: root,
-      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => { output += chunk; process.stdout.write(chunk); });
-    child.stderr.on('data', (chunk) => { output += chunk; process.stderr.write(chunk); });
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
-
-let passed = 0;
-let failed = 0;
-for (const file of files) {
-  console.log(`\n# ${file}`);
-  const started = Date.now();
-  const { code, output } = await runFile(file);
-  console.log(`# ${file}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  const total = /Total:\s+(\d+)/.exec(output);
-  const ok = /Passed:\s+(\d+)/.exec(output);
-  const skipped = /Skipped:\s+(\d+)/.exec(output);
-  if (!total || !ok) {
-    console.log(`# ${file}: no uvu summary (exit code ${code}), counted as 1 failed`);
-    failed += 1;
-    continue;
-  }
-  const filePassed = Number(ok[1]);
-  const fileFailed = Number(total[1]) - filePassed - Number(skipped ? skipped[1] : 0);
-  passed += filePassed;
-  failed += fileFailed;
-  if (code !== 0 && fileFailed === 0) {
-    console.log(`# ${file}: exit code ${code} after its tests, counted as 1 failed`);
-    failed += 1;
-  }
-}
+const files = listTestFiles(testDir, process.argv.slice(2));
+const { passed, failed } = await runTestFiles(testDir, files, root);
 
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
