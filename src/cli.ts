@@ -4,7 +4,7 @@
 // token sequence as JSON for comparison with a reference.
 import { createInterface } from 'node:readline';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError } from './errors.js';
+import { ConfigError, ContextOverflowError } from './errors.js';
 import { loadModel } from './index.js';
 import {
   defaultStrategy, STRATEGY_NAMES, type ChatMessage, type GenerateOptions, type GenerateResult, type Generation, type StepEvent, type TokenizerLike,
@@ -166,6 +166,19 @@ const DECODING_OPTIONS = {
 
 type FlagValues = Record<string, string | boolean | undefined>;
 
+/** API option names that the library's messages use, and the flags a CLI user typed for them. */
+const FLAG_OF_OPTION: Record<string, string> = {
+  maxTokens: '--max-tokens', blockLength: '--block', stepsPerBlock: '--steps-per-block', topK: '--top-k',
+  topP: '--top-p', cfgScale: '--cfg-scale', algTemp: '--alg-temp', subBlockLength: '--sub-block',
+  editThreshold: '--edit-threshold', maxPostSteps: '--max-post-steps', eosEarlyStop: '--no-early-stop',
+  suppressEos: '--suppress-eos', entropyThreshold: '--entropy-threshold', positionPenalty: '--position-penalty',
+};
+
+/** Rewrites a library message for the terminal: camelCase option names become the CLI's flags. */
+function cliMessage(message: string): string {
+  return message.replace(/\b[a-z]+[A-Z][A-Za-z]*\b/g, (name) => FLAG_OF_OPTION[name] ?? name);
+}
+
 /** Builds GenerateOptions from the decoding flags; the Model validates names and ranges. */
 function decodingOptions(values: FlagValues): GenerateOptions {
   const text = (name: string) => values[name] as string | undefined;
@@ -218,7 +231,7 @@ function printSummary(result: GenerateResult, strategy: string): void {
   process.stderr.write(
     `${strategy}: forwards ${stats.forwards}, tokens/forward ${stats.tokensPerForward.toFixed(2)}, ` +
       `${stats.tokensPerSecond.toFixed(1)} tokens/s, first block ${Math.round(stats.timeToFirstBlockMs)} ms, ` +
-      `${stats.generatedTokens} tokens, ${result.stopReason === 'stop' ? 'ended by a stop token' : 'reached --max-tokens'}\n`,
+      `${stats.generatedTokens} token${stats.generatedTokens === 1 ? '' : 's'}, ${result.stopReason === 'stop' ? 'ended by a stop token' : 'reached --max-tokens'}\n`,
   );
 }
 
@@ -298,8 +311,31 @@ async function runChat(args: string[]): Promise<void> {
   };
   lines.on('SIGINT', onInterrupt);
   process.on('SIGINT', onInterrupt);
+  const canvasView = values['show-canvas'] ? new CanvasView(model.tokenizer) : null;
+
+  // Replies to the last message of `history`. When the conversation outgrows the context, the oldest
+  // exchange is dropped (a system message stays) until it fits; a message too long on its own is
+  // reported and removed, and the chat goes on. Returns null in that case.
+  const replyWithinContext = async (history: ChatMessage[], signal: AbortSignal) => {
+    for (;;) {
+      try {
+        return await streamGeneration(model.chat(history, { ...options, signal }), canvasView);
+      } catch (error) {
+        if (!(error instanceof ContextOverflowError)) throw error;
+        const first = history[0]?.role === 'system' ? 1 : 0;
+        if (history.length - first > 1) {
+          history.splice(first, history[first + 1]?.role === 'assistant' ? 2 : 1);
+          process.stderr.write('dllm: dropped the oldest exchange to fit the context\n');
+          continue;
+        }
+        history.pop();
+        process.stderr.write(`dllm: ${cliMessage(error.message)}\n`);
+        return null;
+      }
+    }
+  };
+
   try {
-    const canvasView = values['show-canvas'] ? new CanvasView(model.tokenizer) : null;
     if (interactive) lines.setPrompt('> ');
     if (interactive) lines.prompt();
     for await (const line of lines) {
@@ -311,9 +347,11 @@ async function runChat(args: string[]): Promise<void> {
       history.push({ role: 'user', content });
       controller = new AbortController();
       try {
-        const result = await streamGeneration(model.chat(history, { ...options, signal: controller.signal }), canvasView);
-        history.push({ role: 'assistant', content: result.text });
-        printSummary(result, options.strategy ?? defaultStrategy(model.config));
+        const result = await replyWithinContext(history, controller.signal);
+        if (result) {
+          history.push({ role: 'assistant', content: result.text });
+          printSummary(result, options.strategy ?? defaultStrategy(model.config));
+        }
       } catch (error) {
         if ((error as Error).name !== 'AbortError') throw error;
         // The interrupted turn is dropped from the history, so the next message starts clean.
@@ -347,7 +385,8 @@ class CanvasView {
   draw(event: StepEvent): void {
     const text = this.render(event.canvas, event.maskId);
     if (!this.tty) {
-      process.stdout.write(`[forward ${event.forward} ${event.kind} block ${event.block}] ${text}\n`);
+      const where = event.block < 0 ? event.kind : `${event.kind} block ${event.block}`;
+      process.stdout.write(`[forward ${event.forward} ${where}] ${text}\n`);
       return;
     }
     this.clear();
@@ -470,7 +509,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write('\ndllm: interrupted\n');
     process.exit(130);
   }
-  process.stderr.write(`dllm: ${err.message}\n`);
+  process.stderr.write(`dllm: ${cliMessage(err.message)}\n`);
   if (process.env.DLLM_DEBUG === '1' && err.stack) process.stderr.write(`${err.stack}\n`);
   // Exit at once: a worker pool left by a failed load must not keep the process alive.
   process.exit(1);

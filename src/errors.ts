@@ -21,6 +21,7 @@ export type ModelFormatErrorCode =
   | 'SHAPE_MISMATCH'
   | 'MISSING_TENSOR'
   | 'MISSING_FILE'
+  | 'FETCH_FAILED'
   | 'NON_FINITE_WEIGHT';
 
 /**

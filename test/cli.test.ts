@@ -1,7 +1,8 @@
 // The `dllm` bin as a user runs it: the bundled dist/cli.js (built by `npm test`'s pretest step) in a
 // child process, against the fixture models.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -82,9 +83,39 @@ test('truncated model file gives a clear error', () => {
   const truncated = join(dir, 'truncated.gguf');
   writeFileSync(truncated, bytes.subarray(0, 5000));
   const run = dllm('logits', '--model', truncated, '--tokens', '1,2,3');
+  rmSync(dir, { recursive: true, force: true });
   assert.is(run.code, 1);
   assert.match(run.stderr, /^dllm: /);
   assert.match(run.stderr, /truncat|past the end|beyond/i);
+  assert.not.match(run.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('SIGINT stops generation with exit code 130', async () => {
+  const child = spawn(process.execPath, [CLI, 'generate', '--prompt', 'Elizabeth walked into the garden, and', '--max-tokens', '1000', '--threads', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  // Interrupt once text is streaming, well before 1000 tokens are done.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  const sentAt = Date.now();
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.is(code, 130, stderr);
+  assert.match(stderr, /interrupted/);
+  assert.not.match(stderr, /forwards \d+/, 'no summary line after an interrupt');
+  assert.ok(Date.now() - sentAt < 2000, `exit took ${Date.now() - sentAt} ms`);
+});
+
+test('unreachable model URL names the URL', async () => {
+  // A port that was just free on loopback: the connection is refused.
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  const url = `http://127.0.0.1:${port}/model.gguf`;
+  const run = dllm('logits', '--model', url, '--tokens', '1');
+  assert.is(run.code, 1);
+  assert.ok(run.stderr.includes(url), run.stderr);
+  assert.match(run.stderr, /failed/);
   assert.not.match(run.stderr, /\n\s+at /, 'no stack trace');
 });
 

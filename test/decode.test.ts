@@ -483,4 +483,23 @@ test('logits splits rows past 64', async () => {
   }
 });
 
+test('unknown and mistyped options rejected', async () => {
+  const model = new Model(new MockEngine(noStop(SDAR)), null);
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ max_tokens: 4 }, /Unknown option 'max_tokens'/],
+    [{ topP: '0.5' }, /topP must be a number, got string '0.5'/],
+    [{ eosEarlyStop: 'no' }, /eosEarlyStop must be a boolean/],
+    [{ signal: {} }, /signal must be an AbortSignal/],
+    [{ onStep: 'x' }, /onStep must be a function/],
+  ];
+  for (const [options, message] of cases) {
+    const error = await model.generate([1, 2, 3], options as GenerateOptions).result.then(() => null, (reason: Error) => reason);
+    assert.ok(error, `${JSON.stringify(options)} accepted`);
+    assert.is(error!.name, 'ConfigError');
+    assert.match(error!.message, message);
+  }
+  const accepted = await model.generate([1, 2, 3], { maxTokens: 4, threshold: null, stepsPerBlock: 4 }).result;
+  assert.is(accepted.tokens.length, 4);
+});
+
 test.run();

@@ -61,4 +61,24 @@ test('greedy output is not degenerate', async () => {
   }
 });
 
+test('timer abort stops a long request', async () => {
+  const model = await loadModel(undefined, { threads: 2 });
+  try {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const started = Date.now();
+    const generation = model.generate(PROMPT, { maxTokens: 800, signal: controller.signal });
+    const error = await generation.result.then(() => null, (reason: Error) => reason);
+    assert.ok(error, 'the request rejected');
+    assert.is(error!.name, 'AbortError');
+    assert.ok(Date.now() - started < 1000, `abort took ${Date.now() - started} ms`);
+
+    // The model stays usable and gives the same output as before the abort.
+    const again = await model.generate(PROMPT, OPTIONS).result;
+    assert.equal(again.tokens, await greedyTokens(1));
+  } finally {
+    await model.dispose();
+  }
+});
+
 test.run();

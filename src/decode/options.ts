@@ -112,6 +112,33 @@ const SPECIFIC_OPTIONS = new Set<keyof GenerateOptions>(Object.values(STRATEGY_O
 
 export const DEFAULT_MAX_TOKENS = 128;
 
+/** The JavaScript type each option takes; `null` is also accepted where the option allows it. */
+const OPTION_TYPES: Record<keyof GenerateOptions, 'number' | 'string' | 'boolean' | 'function' | 'object'> = {
+  strategy: 'string', maxTokens: 'number', blockLength: 'number', steps: 'number', stepsPerBlock: 'number',
+  threshold: 'number', temperature: 'number', topK: 'number', topP: 'number', seed: 'number', signal: 'object',
+  onStep: 'function', remasking: 'string', cfgScale: 'number', eps: 'number', algorithm: 'string', algTemp: 'number',
+  subBlockLength: 'number', cache: 'string', editThreshold: 'number', maxPostSteps: 'number', eosEarlyStop: 'boolean',
+  window: 'number', entropyThreshold: 'number', positionPenalty: 'number', suppressEos: 'boolean',
+};
+
+/** Rejects option names that no strategy reads (a typo such as `max_tokens` would else be ignored) and values of the wrong type. */
+function checkOptionNamesAndTypes(options: GenerateOptions): void {
+  for (const [key, value] of Object.entries(options)) {
+    const expected = OPTION_TYPES[key as keyof GenerateOptions];
+    if (!expected) {
+      throw new ConfigError('INVALID_OPTION', `Unknown option '${key}'. Valid options: ${Object.keys(OPTION_TYPES).join(', ')}.`);
+    }
+    if (value === undefined || (value === null && key === 'threshold')) continue;
+    const actual = value === null ? 'null' : typeof value;
+    const signalLike = key !== 'signal' || (typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function');
+    if (actual !== expected || !signalLike) {
+      const shownValue = typeof value === 'string' ? ` '${value}'` : typeof value === 'number' || typeof value === 'boolean' ? ` ${value}` : '';
+      const expectedType = key === 'signal' ? 'an AbortSignal' : `a ${expected}`;
+      throw new ConfigError('INVALID_OPTION', `Option ${key} must be ${expectedType}, got ${actual === 'object' ? 'another object' : actual}${shownValue}.`);
+    }
+  }
+}
+
 /** Returns the strategy a request on `config` runs when it names none. */
 export function defaultStrategy(config: ModelConfig): StrategyName {
   const own = DEFAULT_STRATEGY[config.family];
@@ -126,6 +153,7 @@ export function defaultStrategy(config: ModelConfig): StrategyName {
 
 /** Resolves defaults and throws ConfigError, naming the option and its valid range, on invalid input. */
 export function resolveSettings(options: GenerateOptions, config: ModelConfig): DecodeSettings {
+  checkOptionNamesAndTypes(options);
   const strategy = options.strategy ?? defaultStrategy(config);
   if (!STRATEGY_NAMES.includes(strategy)) {
     throw new ConfigError('INVALID_OPTION', `Unknown strategy '${strategy}': expected one of ${STRATEGY_NAMES.join(', ')}.`);

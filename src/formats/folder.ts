@@ -4,7 +4,7 @@
 // this interface and does not care which kind it has.
 
 import { ModelFormatError } from '../errors.js';
-import { bufferSource, openFileSource, openUrlSource, type ByteSource, type UrlSourceOptions } from './source.js';
+import { bufferSource, fetchNamingUrl, openFileSource, openUrlSource, type ByteSource, type UrlSourceOptions } from './source.js';
 
 const MODEL_FOLDER = Symbol.for('dllm-wasm.ModelFolder');
 
@@ -50,7 +50,7 @@ export function localFolder(path: string): ModelFolder {
 export function urlFolder(base: string | URL, options: UrlSourceOptions = {}): ModelFolder {
   const folderUrl = new URL(base.toString());
   if (!folderUrl.pathname.endsWith('/')) folderUrl.pathname += '/';
-  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const fetchImpl = fetchNamingUrl(options.fetch);
   return {
     [MODEL_FOLDER]: true,
     name: folderUrl.href,
@@ -63,7 +63,7 @@ export function urlFolder(base: string | URL, options: UrlSourceOptions = {}): M
       }
       if (!response.ok) {
         await response.body?.cancel();
-        throw new Error(`${url.href}: download failed with HTTP ${response.status} ${response.statusText}`);
+        throw new ModelFormatError('FETCH_FAILED', `${url.href}: download failed with HTTP ${response.status} ${response.statusText}. Check the URL and the server.`);
       }
       return response.text();
     },

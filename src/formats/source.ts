@@ -131,7 +131,7 @@ class RangeUrlSource implements ByteSource {
     const response = await this.fetchImpl(this.url, { ...this.init, headers });
     if (response.status !== 206) {
       await response.body?.cancel();
-      throw new Error(
+      throw new ModelFormatError('FETCH_FAILED',
         `${this.url}: expected HTTP 206 for a range request, got ${response.status} ${response.statusText}. ` +
           'The server stopped honouring Range requests; load the file from disk instead.',
       );
@@ -163,14 +163,32 @@ export interface UrlSourceOptions {
 }
 
 /**
+ * Returns `custom` or the global fetch, wrapped so that a network failure (a bare TypeError such as
+ * "fetch failed") becomes a ModelFormatError FETCH_FAILED that names the URL. An abort passes through.
+ */
+export function fetchNamingUrl(custom?: typeof fetch): typeof fetch {
+  // Bound: browsers throw "Illegal invocation" when fetch is called as a method of another object.
+  const fetchImpl = custom ?? globalThis.fetch.bind(globalThis);
+  return async (input, init) => {
+    try {
+      return await fetchImpl(input, init);
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') throw error;
+      const cause = (error as { cause?: { message?: string } }).cause?.message;
+      const reason = cause ? `${(error as Error).message}: ${cause}` : (error as Error).message;
+      throw new ModelFormatError('FETCH_FAILED', `Fetching ${String(input instanceof Request ? input.url : input)} failed (${reason}). Check the URL and that the server is reachable.`, { cause: error });
+    }
+  };
+}
+
+/**
  * Opens a URL for range reads. The first request is for one byte: a 206 response with a total size in
  * Content-Range gives a range-reading source, and a 200 response (a server without Range support) is read
  * to the end and kept in memory.
  */
 export async function openUrlSource(url: string | URL, options: UrlSourceOptions = {}): Promise<ByteSource> {
   const href = url.toString();
-  // Bound: browsers throw "Illegal invocation" when fetch is called as a method of another object.
-  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const fetchImpl = fetchNamingUrl(options.fetch);
   const init = options.init ?? {};
   const headers = new Headers(init.headers);
   headers.set('Range', 'bytes=0-0');
@@ -193,7 +211,7 @@ export async function openUrlSource(url: string | URL, options: UrlSourceOptions
 async function downloadWhole(href: string, response: Response): Promise<ByteSource> {
   if (!response.ok) {
     await response.body?.cancel();
-    throw new Error(`${href}: download failed with HTTP ${response.status} ${response.statusText}`);
+    throw new ModelFormatError('FETCH_FAILED', `${href}: download failed with HTTP ${response.status} ${response.statusText}. Check the URL and the server.`);
   }
   return bufferSource(await response.arrayBuffer(), href);
 }

@@ -7,6 +7,7 @@ import type { Checkpoint, ModelConfig, TensorInfo } from '../models/types.js';
 import { instantiateKernels, loadKernelModule } from './kernels.js';
 import { CONTROL, MAX_THREADS, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
 import { chooseThreads, defaultLog, logThreadChoice, threadSupport } from './platform.js';
+import { yieldToEventLoop } from './event-loop.js';
 import { ThreadPool } from './pool.js';
 import { ForwardProgram } from './program.js';
 import { writeMatrix, writeVector } from './weights.js';
@@ -260,6 +261,8 @@ export class WasmEngine implements ForwardEngine {
           `logits in row ${logitRows[i]}: activations overflowed float32. The model's weights are finite but too large.`);
       }
     }
+    // Give timers and signal handlers their turn, so that an abort is seen before the next forward.
+    await yieldToEventLoop();
     return {
       logits: this.logits.subarray(0, n * vocab),
       argmax: this.argmax.subarray(0, n),
