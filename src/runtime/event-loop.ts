@@ -9,7 +9,9 @@ const waiting: Resolve[] = [];
 /** Resolves in a later macrotask, after due timers, I/O callbacks and signal handlers had their turn. */
 export function yieldToEventLoop(): Promise<void> {
   if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
-  // Browsers and Workers: a MessageChannel message is a macrotask without setTimeout's 4 ms clamp.
+  // Browsers: a MessageChannel message is a macrotask without setTimeout's 4 ms clamp. Cloudflare's
+  // workerd has no MessageChannel, so it falls back to setTimeout.
+  if (typeof MessageChannel !== 'function') return new Promise((resolve) => setTimeout(resolve, 0));
   if (!channel) {
     channel = new MessageChannel();
     channel.port1.onmessage = () => waiting.shift()?.();
