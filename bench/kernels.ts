@@ -2,6 +2,7 @@
 // matrix shapes of the Qwen2.5-0.5B layers, on 1 thread and on 2. With 2, a worker computes half of the
 // output columns while this thread computes the other half, as the forward program splits them. A
 // figure counts 2*n*k*m operations per call and uses tinybench's median latency.
+import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Bench } from 'tinybench';
 import { f32ToF16 } from '../src/formats/quant.js';
@@ -82,6 +83,11 @@ class TwoThreads {
     this.worker = new Worker(new URL('./kernel-worker.mjs', import.meta.url), { workerData: { module, memory, jobs: 1024, names: this.names } });
   }
 
+  /** Resolves once the worker has instantiated the kernels and waits for calls. */
+  async ready(): Promise<void> {
+    await once(this.worker, 'message');
+  }
+
   /** Calls `name` with `own` here and `other` on the worker, and returns when both have finished. */
   call(name: keyof KernelExports, own: number[], other: number[] | null): void {
     if (other) {
@@ -116,6 +122,7 @@ export async function runKernelSuite(options: { quick: boolean }): Promise<Kerne
   const memory = new WebAssembly.Memory({ initial: 4096, maximum: 4096, shared: true } as WebAssembly.MemoryDescriptor);
   const kernels = instantiateKernels(choice.module, memory);
   const threads = new TwoThreads(choice.module, memory, kernels);
+  await threads.ready();
   // The baseline build's f32 matmul on one thread, for the ratio of the relaxed multiply-add.
   const baseline = choice.build === 'relaxed' ? instantiateKernels((await chooseKernelBuild(true, 'baseline', () => {})).module, memory) : null;
   const figures: KernelFigure[] = [];

@@ -65,8 +65,8 @@ if (quick) {
 
 progress('thread scaling');
 const scaling: ScalingFigure[] = [];
-scaling.push(await runScaling(main, { int8: true, block: 32, cache: 128, repeats: quick ? 2 : 4 }));
-if (!quick) scaling.push(await runScaling(models.f32, { int8: false, block: 32, cache: 128, repeats: 3 }));
+scaling.push(await runScaling(main, { int8: true, block: 32, cache: 128, repeats: quick ? 3 : 6 }));
+if (!quick) scaling.push(await runScaling(models.f32, { int8: false, block: 32, cache: 128, repeats: 4 }));
 
 progress('load time and peak RSS');
 const memory: MemoryFigure[] = [];

@@ -61,6 +61,7 @@ Flags:
   --prompt TEXT            prompt text (required)
   --chat                   wrap the prompt as a user message in the model's chat template
   --threads N              threads per forward (default: available cores, at most 8)
+  --int8                   Q8_0/Q4_0 matmuls on int8 activations: 2-3x faster, logits off f32 by ~0.1
   --show-canvas            redraw the canvas after every forward, masks shown as ░
                            (one line per forward when stdout is not a terminal)
   -h, --help               print this help
@@ -77,6 +78,7 @@ Flags:
   --model PATH             GGUF file or Hugging Face folder (default: the embedded model)
   --system TEXT            system message at the start of the conversation
   --threads N              threads per forward (default: available cores, at most 8)
+  --int8                   Q8_0/Q4_0 matmuls on int8 activations: 2-3x faster, logits off f32 by ~0.1
   --show-canvas            redraw the canvas after every forward, masks shown as ░
   -h, --help               print this help
 
@@ -93,6 +95,7 @@ Flags:
   --attention KIND         causal, full, or block:N for block-causal with block length N
                            (default: the model's own attention)
   --threads N              threads per forward (default: available cores, at most 8)
+  --int8                   Q8_0/Q4_0 matmuls on int8 activations: 2-3x faster, logits off f32 by ~0.1
   -h, --help               print this help`;
 
 // ---------------------------------------------------------------------------------------------------
@@ -246,6 +249,7 @@ async function runGenerate(args: string[]): Promise<void> {
       prompt: { type: 'string' },
       chat: { type: 'boolean' },
       threads: { type: 'string' },
+      int8: { type: 'boolean' },
       'show-canvas': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       ...DECODING_OPTIONS,
@@ -261,7 +265,7 @@ async function runGenerate(args: string[]): Promise<void> {
   const options: GenerateOptions = { ...decodingOptions(values), signal: controller.signal };
   const threads = integerFlag('threads', values.threads);
 
-  const model = await loadModel(values.model, { threads, signal: controller.signal });
+  const model = await loadModel(values.model, { threads, int8: values.int8, signal: controller.signal });
   const onInterrupt = () => controller.abort();
   process.once('SIGINT', onInterrupt);
   try {
@@ -287,6 +291,7 @@ async function runChat(args: string[]): Promise<void> {
       model: { type: 'string' },
       system: { type: 'string' },
       threads: { type: 'string' },
+      int8: { type: 'boolean' },
       'show-canvas': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       ...DECODING_OPTIONS,
@@ -298,7 +303,7 @@ async function runChat(args: string[]): Promise<void> {
   }
   const options = decodingOptions(values);
   const threads = integerFlag('threads', values.threads);
-  const model = await loadModel(values.model, { threads });
+  const model = await loadModel(values.model, { threads, int8: values.int8 });
   const history: ChatMessage[] = values.system === undefined ? [] : [{ role: 'system', content: values.system }];
   const interactive = Boolean(process.stdin.isTTY);
   const lines = createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, terminal: interactive });
@@ -437,6 +442,7 @@ async function runLogits(args: string[]): Promise<void> {
       tokens: { type: 'string' },
       attention: { type: 'string' },
       threads: { type: 'string' },
+      int8: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -449,7 +455,7 @@ async function runLogits(args: string[]): Promise<void> {
   const attention = values.attention === undefined ? {} : parseAttention(values.attention);
   const threads = integerFlag('threads', values.threads);
 
-  const model = await loadModel(values.model, { threads });
+  const model = await loadModel(values.model, { threads, int8: values.int8 });
   try {
     const { rows, vocab, data } = await model.logits(tokens, attention);
     let nonFinite = 0;

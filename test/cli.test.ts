@@ -61,6 +61,16 @@ test('generate prints text and one summary line', () => {
   assert.match(summary[0], /[\d.]+ tokens\/s/);
 });
 
+test('generate ends when the model predicts the mask token', () => {
+  // The random-weight small-qwen3 model predicts its own mask id at some positions; committing it would
+  // leave those positions masked forever. Each flag set runs the same file through a different path.
+  for (const extra of [[], ['--int8'], ['--strategy', 'wedlm', '--temperature', '0.8', '--seed', '3']]) {
+    const run = dllm('generate', '--model', fixture('small-qwen3/small-qwen3-Q8_0.gguf'), '--prompt', 'the cat', '--max-tokens', '8', ...extra);
+    assert.is(run.code, 0, `${extra.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, /8 tokens, reached --max-tokens/);
+  }
+});
+
 test('generate is deterministic and thread-independent when greedy', () => {
   const args = ['generate', '--model', fixture('fastdllm-tiny/hf-f32'), '--prompt', 'Name three colors.', '--max-tokens', '24'];
   const one = dllm(...args, '--threads', '1');

@@ -49,7 +49,7 @@ export async function generateBlockCausal(
   const B = settings.blockLength;
   const canvas = new Canvas(prompt, config, engine.contextLength, settings, onStep);
   const rng = new Rng(settings.seed);
-  const scorer = new Scorer(config.vocab, settings.sampling, settings.confidence, rng, settings.suppressEos ? config.stopTokenIds : []);
+  const scorer = new Scorer(config.vocab, settings.sampling, settings.confidence, rng, settings.suppressEos ? config.stopTokenIds : [], config.maskTokenId);
   const P = canvas.promptLength;
   const T = canvas.length;
   const shift = config.shiftLogits ? 1 : 0;

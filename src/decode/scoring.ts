@@ -22,9 +22,16 @@ export class Scorer {
   private readonly vocab: number;
   private readonly stopIds: Set<number> | null;
 
-  /** `suppressIds`: candidates with these ids get confidence -Infinity (LLaDA's EOS/EoT suppression). */
-  constructor(vocab: number, sampling: SamplingOptions, kind: ConfidenceKind, rng: Rng, suppressIds: readonly number[] = []) {
+  private readonly maskId: number;
+
+  /**
+   * `suppressIds`: candidates with these ids get confidence -Infinity (LLaDA's EOS/EoT suppression).
+   * `maskId`: the mask token is never a candidate, because committing it would leave the position masked
+   * and the loop would never end; a row whose best token is the mask takes its best other token.
+   */
+  constructor(vocab: number, sampling: SamplingOptions, kind: ConfidenceKind, rng: Rng, suppressIds: readonly number[] = [], maskId = -1) {
     this.vocab = vocab;
+    this.maskId = maskId;
     this.kind = kind;
     this.rng = rng;
     this.sampler = new Sampler(vocab, sampling, rng);
@@ -76,8 +83,24 @@ export class Scorer {
         this.tokens[slot] = token;
         this.scores[slot] = this.scoreFiltered(result.logits, offset, token);
       }
+      if (this.tokens[slot] === this.maskId) this.replaceMaskCandidate(result.logits, offset, slot);
       if (this.stopIds?.has(this.tokens[slot])) this.scores[slot] = -Infinity;
     }
+  }
+
+  /** Puts the most likely token other than the mask in `slot`, scored by its softmax probability when the kind is one. */
+  private replaceMaskCandidate(logits: Float32Array, offset: number, slot: number): void {
+    let best = -1;
+    let max = -Infinity;
+    for (let j = 0; j < this.vocab; j++) {
+      const x = logits[offset + j];
+      if (j !== this.maskId && x > max) { max = x; best = j; }
+    }
+    if (best < 0) return;
+    let total = 0;
+    for (let j = 0; j < this.vocab; j++) total += Math.exp(logits[offset + j] - max);
+    this.tokens[slot] = best;
+    if (this.kind === 'probability' || this.kind === 'raw-probability') this.scores[slot] = 1 / total;
   }
 
   /** Confidence of `token` from the filtered distribution that the sampler holds for this row. */

@@ -30,7 +30,7 @@ export async function generateWedlm(
   const config = engine.config;
   const canvas = new Canvas(prompt, config, engine.contextLength, settings, onStep);
   const rng = new Rng(settings.seed);
-  const scorer = new Scorer(config.vocab, settings.sampling, 'probability', rng, settings.suppressEos ? config.stopTokenIds : []);
+  const scorer = new Scorer(config.vocab, settings.sampling, 'probability', rng, settings.suppressEos ? config.stopTokenIds : [], config.maskTokenId);
   const P = canvas.promptLength;
   const T = canvas.length;
   const W = settings.window;

@@ -49,8 +49,21 @@ function softmax(row: ArrayLike<number>, temperature: number): number[] {
   return e.map((x) => x / sum);
 }
 
-/** Picks a token from one logits row and scores it every way a strategy may ask for. */
-function candidateOf(row: Float32Array, sampling: Sampling, rng: Rng): Candidate {
+/**
+ * Picks a token from one logits row and scores it every way a strategy may ask for. The mask token is
+ * never a candidate: a row whose pick is the mask takes its most likely other token, scored by its
+ * softmax probability (committing the mask would leave the position masked).
+ */
+function candidateOf(row: Float32Array, sampling: Sampling, rng: Rng, maskId: number): Candidate {
+  const picked = pickCandidate(row, sampling, rng);
+  if (picked.token !== maskId) return picked;
+  let best = -1;
+  for (let v = 0; v < row.length; v++) if (v !== maskId && (best < 0 || row[v] > row[best])) best = v;
+  const probability = softmax(row, 1)[best];
+  return { ...picked, token: best, confidence: probability, rawProbability: probability };
+}
+
+function pickCandidate(row: Float32Array, sampling: Sampling, rng: Rng): Candidate {
   let best = 0;
   for (let v = 1; v < row.length; v++) if (row[v] > row[best]) best = v;
   const raw = softmax(row, 1);
@@ -195,7 +208,7 @@ export async function referenceFullCanvas(config: ModelConfig, prompt: number[],
         const plain = await logitsOf(unconditional, rows, 'full', 0);
         logits = logits.map((row, r) => row.map((x, v) => plain[r][v] + (o.cfgScale! + 1) * (x - plain[r][v])));
       }
-      const candidates = logits.map((row) => candidateOf(row, o.sampling, rng));
+      const candidates = logits.map((row) => candidateOf(row, o.sampling, rng, config.maskTokenId));
       const scores = candidates.map((c) => {
         switch (o.score) {
           case 'raw': return c.rawProbability;
@@ -257,7 +270,8 @@ export async function referenceFastDllm(engine: MockEngine, prompt: number[], o:
       const out = await engine.forward({ tokens: Int32Array.from(seq.slice(from, to)), start: from, attention: 'full', keys: T, logitRows: Int32Array.from(rows) });
       for (let r = 0; r < rows.length; r++) {
         const row = out.logits.slice(r * config.vocab, (r + 1) * config.vocab);
-        candidates.push({ ...candidateOf(row, greedy, new Rng(0)), confidence: out.prob[r] });
+        const candidate = candidateOf(row, greedy, new Rng(0), config.maskTokenId);
+        candidates.push(candidate.token === out.argmax[r] ? { ...candidate, confidence: out.prob[r] } : candidate);
       }
       if (step === 0 && shift && masked[0] === start) keptFirst = candidates[0];
 
@@ -302,7 +316,7 @@ export async function referenceBlockDiffusion(config: ModelConfig, prompt: numbe
   // Block-causal logits of the current sequence, from scratch.
   const candidatesAt = async (positions: number[]): Promise<Candidate[]> => {
     const rows = await logitsOf(seq, positions.map((i) => i - shift), 'block-causal', B);
-    return rows.map((row) => candidateOf(row, sampling, rng));
+    return rows.map((row) => candidateOf(row, sampling, rng, config.maskTokenId));
   };
   const score = (c: Candidate) => c.confidence;
 
