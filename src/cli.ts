@@ -167,6 +167,15 @@ const DECODING_OPTIONS = {
   'position-penalty': { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
+/** Flags of `generate` and `chat` that choose and load the model and show its progress. */
+const SESSION_OPTIONS = {
+  model: { type: 'string' },
+  threads: { type: 'string' },
+  int8: { type: 'boolean' },
+  'show-canvas': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
 type FlagValues = Record<string, string | boolean | undefined>;
 
 /** API option names that the library's messages use, and the flags a CLI user typed for them. */
@@ -245,13 +254,9 @@ async function runGenerate(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
-      model: { type: 'string' },
       prompt: { type: 'string' },
       chat: { type: 'boolean' },
-      threads: { type: 'string' },
-      int8: { type: 'boolean' },
-      'show-canvas': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
+      ...SESSION_OPTIONS,
       ...DECODING_OPTIONS,
     },
   });
@@ -288,12 +293,8 @@ async function runChat(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
-      model: { type: 'string' },
       system: { type: 'string' },
-      threads: { type: 'string' },
-      int8: { type: 'boolean' },
-      'show-canvas': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
+      ...SESSION_OPTIONS,
       ...DECODING_OPTIONS,
     },
   });

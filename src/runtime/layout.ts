@@ -280,16 +280,25 @@ export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>
   return layout;
 }
 
+/**
+ * Advises how to fit a model whose weights may use `weightBudgetBytes` (the limit minus the KV cache and
+ * activations): the quantisation dllm-wasm reads whose bits per weight fit, or a smaller model.
+ */
+export function fitAdvice(weightBudgetBytes: number, weightElements: number): string {
+  const bitsThatFit = (weightBudgetBytes * 8) / weightElements;
+  let quantisation: string | null = null;
+  if (bitsThatFit >= 8.5) quantisation = 'Q8_0';
+  else if (bitsThatFit >= 4.5) quantisation = 'Q4_0';
+  return quantisation
+    ? `Quantise the weights to ${quantisation} (for example with llama-quantize) or lower contextLength.`
+    : 'No quantisation that dllm-wasm reads makes it fit; use a smaller model.';
+}
+
 function tooLargeError(layout: ModelLayout, weightElements: number): ModelTooLargeError {
   const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(2);
   const weights = layout.weightBytes;
   const rest = layout.totalBytes - weights;
-  // Bits per weight that would fit, leaving the KV cache and activations as they are.
-  const bitsThatFit = ((MAX_WASM_BYTES - rest) * 8) / weightElements;
-  const hint = bitsThatFit >= 8.5 ? 'Q8_0' : bitsThatFit >= 4.5 ? 'Q4_0' : null;
-  const fix = hint
-    ? `Quantise the weights to ${hint} (for example with llama-quantize) or lower contextLength.`
-    : 'No quantisation that dllm-wasm reads makes it fit in one wasm memory; use a smaller model.';
+  const fix = fitAdvice(MAX_WASM_BYTES - rest, weightElements);
   return new ModelTooLargeError(layout.totalBytes, MAX_WASM_BYTES,
     `The model needs ${gib(layout.totalBytes)} GiB of wasm memory (weights ${gib(weights)} GiB, KV cache and activations ` +
       `${gib(rest)} GiB) but wasm32 addresses at most 4 GiB. ${fix}`,

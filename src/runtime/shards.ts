@@ -8,7 +8,7 @@ import { ModelTooLargeError } from '../errors.js';
 import type { ModelConfig, TensorInfo } from '../models/types.js';
 import { arriveAndWait } from './barrier.js';
 import { instantiateKernels } from './kernels.js';
-import { CONTROL, MAX_WASM_BYTES, planLayout, WASM_PAGE_BYTES, type LayoutOptions, type ModelLayout } from './layout.js';
+import { CONTROL, fitAdvice, MAX_WASM_BYTES, planLayout, WASM_PAGE_BYTES, type LayoutOptions, type ModelLayout } from './layout.js';
 import { detectRuntime } from './platform.js';
 import { ForwardProgram, sliceOf } from './program.js';
 
@@ -91,12 +91,7 @@ function overLimitError(tensors: Map<string, TensorInfo>, layouts: ModelLayout[]
   const rest = total - weights;
   let elements = 0;
   for (const info of tensors.values()) elements += info.shape.reduce((a, b) => a * b, 1);
-  // Bits per weight that would fit, leaving the KV cache and activations as they are.
-  const bitsThatFit = ((limit - rest) * 8) / elements;
-  const hint = bitsThatFit >= 8.5 ? 'Q8_0' : bitsThatFit >= 4.5 ? 'Q4_0' : null;
-  const fix = hint
-    ? `Quantise the weights to ${hint} (for example with llama-quantize) or lower contextLength.`
-    : 'No quantisation that dllm-wasm reads makes it fit; use a smaller model.';
+  const fix = fitAdvice(limit - rest, elements);
   return new ModelTooLargeError(total, limit,
     `The model needs ${gib(total)} GiB of wasm memory in ${layouts.length} memories (weights ${gib(weights)} GiB, KV cache ` +
       `and activations ${gib(rest)} GiB), over the limit of ${gib(limit)} GiB. ${fix}`,
