@@ -1,14 +1,15 @@
 // The data plane between threads: a barrier and a step signal over int32 slots of the shared memory.
-// Waits spin briefly (a barrier is usually met within microseconds) and then sleep in Atomics.wait,
-// so a thread never spins unboundedly; every wait also watches the error slot, so one failed thread
-// releases all others instead of leaving them blocked.
+// Waits spin briefly, because a barrier is usually met within microseconds, and then sleep in
+// Atomics.wait, so a thread never spins unboundedly. Every wait also watches the error slot, so one
+// failed thread releases all others instead of leaving them blocked.
 import { CONTROL } from './layout.js';
 
 const SPIN_LIMIT = 2000;
 const WAIT_SLICE_MS = 100;
-// A thread that sleeps this long at one barrier assumes a peer died without reporting (a terminated
-// worker cannot): no single kernel call of a model that fits in wasm memory runs this long. Each thread
-// has its own copy; tests lower the coordinating thread's to detect a terminated worker quickly.
+// A thread that sleeps this long at one barrier assumes a peer died without reporting, as a terminated
+// worker cannot. NOTE: an estimate: the slowest kernel call measured here, one matmul of a synthetic
+// 8B model on 2 threads, takes seconds, not minutes. Each thread has its own copy, and tests lower the
+// coordinating thread's to detect a terminated worker quickly.
 export const stallLimit = { ms: 120_000 };
 
 export class ThreadFailedError extends Error {

@@ -17,7 +17,7 @@ export function toFloat32(info: TensorInfo, bytes: Uint8Array): Float32Array {
   const count = elementCount(info);
   if (info.type === 'F32') {
     if (bytes.byteLength !== count * 4) {
-      throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} holds ${bytes.byteLength} bytes, but its shape [${info.shape}] in F32 needs ${count * 4}.`);
+      throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has ${bytes.byteLength} bytes, but its shape [${info.shape}] in F32 needs ${count * 4}.`);
     }
     // A view when the bytes are 4-aligned, which saves a copy of the largest tensors while loading
     // (callers only read the result). Otherwise a copy, because Float32Array needs the alignment.
@@ -81,7 +81,7 @@ export function writeMatrix(memory: WebAssembly.Memory, slot: WeightSlot, info: 
     case 'f16':
     case 'bf16':
       if (bytes.byteLength !== rows * cols * 2) {
-        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} holds ${bytes.byteLength} bytes, expected ${rows * cols * 2} for [${rows}, ${cols}] in ${info.type}.`);
+        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has ${bytes.byteLength} bytes, expected ${rows * cols * 2} for [${rows}, ${cols}] in ${info.type}.`);
       }
       new Uint8Array(memory.buffer, slot.data, bytes.byteLength).set(bytes);
       return;
