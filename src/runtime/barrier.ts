@@ -7,9 +7,9 @@ import { CONTROL } from './layout.js';
 const SPIN_LIMIT = 2000;
 const WAIT_SLICE_MS = 100;
 // A thread that sleeps this long at one barrier assumes a peer died without reporting, as a terminated
-// worker cannot. NOTE: an estimate: the slowest kernel call measured here, one matmul of a synthetic
-// 8B model on 2 threads, takes seconds, not minutes. Each thread has its own copy, and tests lower the
-// coordinating thread's to detect a terminated worker quickly.
+// worker cannot. NOTE: the limit is an estimate. A whole forward of a synthetic 8B Q4_0 model on
+// 2 threads took about 15 s here, so one kernel call stays far below it. Each thread has its own
+// copy, and tests lower the coordinating thread's to detect a terminated worker quickly.
 export const stallLimit = { ms: 120_000 };
 
 export class ThreadFailedError extends Error {
