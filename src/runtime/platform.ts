@@ -96,7 +96,15 @@ export function chooseThreads(support: ThreadSupport, requested?: number): Threa
   }
   const threads = Math.max(1, count);
   const kind = threads > 1 ? 'shared memory and the worker pool' : 'the single-thread kernels';
-  return { threads, shared: threads > 1, description: `dllm-wasm: ${support.runtime}, ${threads} thread${threads > 1 ? 's' : ''} with ${kind}.` };
+  // More threads than hardware threads make every barrier wait for a descheduled peer.
+  const oversubscribed = threads > support.hardwareThreads
+    ? ` Warning: this machine has ${support.hardwareThreads} hardware threads, so forwards run slower than with ${support.hardwareThreads}.`
+    : '';
+  return {
+    threads,
+    shared: threads > 1,
+    description: `dllm-wasm: ${support.runtime}, ${threads} thread${threads > 1 ? 's' : ''} with ${kind}.${oversubscribed}`,
+  };
 }
 
 /** Writes diagnostics to stderr on Node and Deno (stdout may carry a program's output) and to console.info elsewhere. */
