@@ -137,10 +137,9 @@ export function silu_mul_quantise(
 ): void {
   const blocks = k >> 5;
   const xStride = <usize>k << 1;
+  const xStride2 = xStride << 1;
+  const xStride3 = xStride2 + xStride;
   const x0 = xq + <usize>r * xStride;
-  const x1 = x0 + xStride;
-  const x2 = x1 + xStride;
-  const x3 = x2 + xStride;
   const scaleStride = <usize>blocks << 2;
   const sx0 = xScales + (<usize>(r * blocks) << 2);
   const sum0 = xSums + (<usize>(r * blocks) << 2);
@@ -162,68 +161,72 @@ export function silu_mul_quantise(
     let i20 = i32x4.splat(0), i21 = i32x4.splat(0);
     let i30 = i32x4.splat(0), i31 = i32x4.splat(0);
     if (format == Q8_0X4) {
-      for (let s = 0; s < 16; s++) {
-        const wo = <usize>s << 3;
-        const xo = xb + (<usize>s << 2);
-        const w0 = v128.load8x8_s(wa + wo);
+      // The loop walks two pointers, and rows 1-3 sit at fixed strides from xp. When each row was indexed by
+      // the step number, V8 recomputed and reloaded its address at every step (61 vs 70 GOP/s, n=32,
+      // k=m=896, Zen 4, Node 20).
+      const wpEnd = wa + 128;
+      let xp = x0 + xb;
+      for (let wp = wa; wp < wpEnd; wp += 8, xp += 4) {
+        const w0 = v128.load8x8_s(wp);
         let w1 = w0;
-        if (groups > 1) w1 = v128.load8x8_s(wa + groupBytes + wo);
+        if (groups > 1) w1 = v128.load8x8_s(wp + groupBytes);
         {
-          const p = v128.load32_splat(x0 + xo);
+          const p = v128.load32_splat(xp);
           i00 = i32x4.add(i00, i32x4.dot_i16x8_s(p, w0));
           if (groups > 1) i01 = i32x4.add(i01, i32x4.dot_i16x8_s(p, w1));
         }
         if (rows > 1) {
-          const p = v128.load32_splat(x1 + xo);
+          const p = v128.load32_splat(xp + xStride);
           i10 = i32x4.add(i10, i32x4.dot_i16x8_s(p, w0));
           if (groups > 1) i11 = i32x4.add(i11, i32x4.dot_i16x8_s(p, w1));
         }
         if (rows > 2) {
-          const p = v128.load32_splat(x2 + xo);
+          const p = v128.load32_splat(xp + xStride2);
           i20 = i32x4.add(i20, i32x4.dot_i16x8_s(p, w0));
           if (groups > 1) i21 = i32x4.add(i21, i32x4.dot_i16x8_s(p, w1));
         }
         if (rows > 3) {
-          const p = v128.load32_splat(x3 + xo);
+          const p = v128.load32_splat(xp + xStride3);
           i30 = i32x4.add(i30, i32x4.dot_i16x8_s(p, w0));
           if (groups > 1) i31 = i32x4.add(i31, i32x4.dot_i16x8_s(p, w1));
         }
       }
     } else {
       const low = i16x8.splat(15);
-      for (let t = 0; t < 8; t++) {
-        const wo = <usize>t << 3;
-        const xo = xb + (<usize>t << 2);
-        const bytes0 = v128.load8x8_u(wa + wo);
+      // Pointer walk as in the Q8_0 loop above.
+      const wpEnd = wa + 64;
+      let xp = x0 + xb;
+      for (let wp = wa; wp < wpEnd; wp += 8, xp += 4) {
+        const bytes0 = v128.load8x8_u(wp);
         const lo0 = v128.and(bytes0, low);
         const hi0 = i16x8.shr_u(bytes0, 4);
         let lo1 = lo0, hi1 = hi0;
         if (groups > 1) {
-          const bytes1 = v128.load8x8_u(wa + groupBytes + wo);
+          const bytes1 = v128.load8x8_u(wp + groupBytes);
           lo1 = v128.and(bytes1, low);
           hi1 = i16x8.shr_u(bytes1, 4);
         }
         {
-          const p = v128.load32_splat(x0 + xo);
-          const q = v128.load32_splat(x0 + xo, 32);
+          const p = v128.load32_splat(xp);
+          const q = v128.load32_splat(xp, 32);
           i00 = i32x4.add(i00, i32x4.add(i32x4.dot_i16x8_s(p, lo0), i32x4.dot_i16x8_s(q, hi0)));
           if (groups > 1) i01 = i32x4.add(i01, i32x4.add(i32x4.dot_i16x8_s(p, lo1), i32x4.dot_i16x8_s(q, hi1)));
         }
         if (rows > 1) {
-          const p = v128.load32_splat(x1 + xo);
-          const q = v128.load32_splat(x1 + xo, 32);
+          const p = v128.load32_splat(xp + xStride);
+          const q = v128.load32_splat(xp + xStride, 32);
           i10 = i32x4.add(i10, i32x4.add(i32x4.dot_i16x8_s(p, lo0), i32x4.dot_i16x8_s(q, hi0)));
           if (groups > 1) i11 = i32x4.add(i11, i32x4.add(i32x4.dot_i16x8_s(p, lo1), i32x4.dot_i16x8_s(q, hi1)));
         }
         if (rows > 2) {
-          const p = v128.load32_splat(x2 + xo);
-          const q = v128.load32_splat(x2 + xo, 32);
+          const p = v128.load32_splat(xp + xStride2);
+          const q = v128.load32_splat(xp + xStride2, 32);
           i20 = i32x4.add(i20, i32x4.add(i32x4.dot_i16x8_s(p, lo0), i32x4.dot_i16x8_s(q, hi0)));
           if (groups > 1) i21 = i32x4.add(i21, i32x4.add(i32x4.dot_i16x8_s(p, lo1), i32x4.dot_i16x8_s(q, hi1)));
         }
         if (rows > 3) {
-          const p = v128.load32_splat(x3 + xo);
-          const q = v128.load32_splat(x3 + xo, 32);
+          const p = v128.load32_splat(xp + xStride3);
+          const q = v128.load32_splat(xp + xStride3, 32);
           i30 = i32x4.add(i30, i32x4.add(i32x4.dot_i16x8_s(p, lo0), i32x4.dot_i16x8_s(q, hi0)));
           if (groups > 1) i31 = i32x4.add(i31, i32x4.add(i32x4.dot_i16x8_s(p, lo1), i32x4.dot_i16x8_s(q, hi1)));
         }
