@@ -30,7 +30,7 @@ import type { AttentionKind, ModelConfig } from '../models/types.js';
 import { Canvas, chooseCommits } from './canvas.js';
 import { Rng } from './rng.js';
 import { linearSchedule, stepsForBlock } from './schedule.js';
-import { forwardAndScore, Scorer } from './scoring.js';
+import { forwardAndScore, scorerFor } from './scoring.js';
 import type { DecodeOutcome, DecodeSettings, StepListener } from './types.js';
 
 /** Positions per prefill forward: the largest multiple of B that is at most this, and at least B. */
@@ -49,7 +49,7 @@ export async function generateBlockCausal(
   const B = settings.blockLength;
   const canvas = new Canvas(prompt, config, engine.contextLength, settings, onStep);
   const rng = new Rng(settings.seed);
-  const scorer = new Scorer(config.vocab, settings.sampling, settings.confidence, rng, settings.suppressEos ? config.stopTokenIds : [], config.maskTokenId);
+  const scorer = scorerFor(config, settings, rng);
   const P = canvas.promptLength;
   const T = canvas.length;
   const shift = config.shiftLogits ? 1 : 0;

@@ -20,7 +20,7 @@ import type { ForwardEngine, ForwardRequest } from '../models/engine-types.js';
 import { Canvas, chooseCommits } from './canvas.js';
 import { Rng } from './rng.js';
 import { linearSchedule, stepsForBlock, timestepCount, timestepRevealProbability } from './schedule.js';
-import { forwardAndScore, forwardWithGuidance, KeptRow, Scorer } from './scoring.js';
+import { forwardAndScore, forwardWithGuidance, KeptRow, scorerFor } from './scoring.js';
 import type { DecodeOutcome, DecodeSettings, StepListener } from './types.js';
 
 /** Generates over the whole sequence with full attention. `prompt` must be non-empty. */
@@ -34,7 +34,7 @@ export async function generateFullCanvas(
   const B = settings.blockLength;
   const canvas = new Canvas(prompt, config, engine.contextLength, settings, onStep);
   const rng = new Rng(settings.seed);
-  const scorer = new Scorer(config.vocab, settings.sampling, settings.confidence, rng, settings.suppressEos ? config.stopTokenIds : [], config.maskTokenId);
+  const scorer = scorerFor(config, settings, rng);
   const P = canvas.promptLength;
   const T = canvas.length;
   const shift = config.shiftLogits ? 1 : 0;

@@ -132,7 +132,9 @@ function checkOptionNamesAndTypes(options: GenerateOptions): void {
     const actual = value === null ? 'null' : typeof value;
     const signalLike = key !== 'signal' || (typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function');
     if (actual !== expected || !signalLike) {
-      const shownValue = typeof value === 'string' ? ` '${value}'` : typeof value === 'number' || typeof value === 'boolean' ? ` ${value}` : '';
+      let shownValue = '';
+      if (typeof value === 'string') shownValue = ` '${value}'`;
+      else if (typeof value === 'number' || typeof value === 'boolean') shownValue = ` ${value}`;
       const expectedType = key === 'signal' ? 'an AbortSignal' : `a ${expected}`;
       throw new ConfigError('INVALID_OPTION', `Option ${key} must be ${expectedType}, got ${actual === 'object' ? 'another object' : actual}${shownValue}.`);
     }

@@ -8,7 +8,8 @@
 import type { ForwardEngine, ForwardRequest, ForwardResult } from '../models/engine-types.js';
 import type { Rng } from './rng.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
-import type { ConfidenceKind } from './types.js';
+import type { ModelConfig } from '../models/types.js';
+import type { ConfidenceKind, DecodeSettings } from './types.js';
 
 /** A candidate token and its confidence per scored row. Slots grow on demand and are reused. */
 export class Scorer {
@@ -139,6 +140,15 @@ export class Scorer {
       }
     }
   }
+}
+
+/**
+ * Creates the scorer of one request: the request's sampling, the mask token excluded, and stop tokens
+ * suppressed when `suppressEos` is set. `kind` overrides the strategy's confidence kind.
+ */
+export function scorerFor(config: ModelConfig, settings: DecodeSettings, rng: Rng, kind: ConfidenceKind = settings.confidence): Scorer {
+  const suppressed = settings.suppressEos ? config.stopTokenIds : [];
+  return new Scorer(config.vocab, settings.sampling, kind, rng, suppressed, config.maskTokenId);
 }
 
 function keptProbabilityOf(sampler: Sampler, token: number): number {

@@ -17,7 +17,7 @@ import { ConfigError } from '../errors.js';
 import type { ForwardEngine } from '../models/engine-types.js';
 import { Canvas } from './canvas.js';
 import { Rng } from './rng.js';
-import { forwardAndScore, Scorer } from './scoring.js';
+import { forwardAndScore, scorerFor } from './scoring.js';
 import type { DecodeOutcome, DecodeSettings, StepListener } from './types.js';
 
 /** Generates with WeDLM's sliding window. `prompt` must be non-empty. */
@@ -30,7 +30,7 @@ export async function generateWedlm(
   const config = engine.config;
   const canvas = new Canvas(prompt, config, engine.contextLength, settings, onStep);
   const rng = new Rng(settings.seed);
-  const scorer = new Scorer(config.vocab, settings.sampling, 'probability', rng, settings.suppressEos ? config.stopTokenIds : [], config.maskTokenId);
+  const scorer = scorerFor(config, settings, rng, 'probability');
   const P = canvas.promptLength;
   const T = canvas.length;
   const W = settings.window;
