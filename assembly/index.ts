@@ -11,5 +11,5 @@ export { silu_mul, add_f32 } from './elementwise';
 export { attention } from './attention';
 export { mask_update } from './mask_update';
 export {
-  quantise_rows, silu_mul_quantise, matmul_q8_0_int8, matmul_q4_0_int8, embed_q8_0x4, embed_q4_0x4,
+  quantise_rows, silu_mul_quantise, matmul_q8_0_int8, matmul_q4_0_int8, embed_q8_0x4, embed_q4_0x4, q4_0x4_order,
 } from './matmul_int8';

@@ -17,8 +17,16 @@
 //
 // With that order, i32x4.dot_i16x8_s of the splatted activation pair and the 8 weights of a step gives
 // the partial sums of the 4 outputs in the 4 lanes, so no horizontal sums are needed.
+//
+// The relaxed-SIMD build orders Q4_0x4 by quads instead (q4_0x4_order() returns Q4_QUAD_ORDER):
+//   chunk q (0..3) is 16 bytes: byte 4j+t contains element 4q+t of output 4g+j in its low nibble and
+//   element 16+4q+t in its high nibble. i16x8.relaxed_dot_i8x16_i7x16_s multiplies 16 int8 activations (a quad
+//   splatted) by 16 nibbles, which are in [0, 15] and so within the i7 operand's exact range, and sums
+//   pairs into i16. A block's 8 such products per lane stay below 8 * 2 * 15 * 127 = 30480, so they
+//   accumulate in i16 and widen to i32 once per block: about half the instructions of the pair order.
+//   quantise_rows also writes the int8 values (xq8) for this kernel.
 
-import { expVector, maxLanes } from './vector';
+import { expVector, madd, maxLanes } from './vector';
 
 // @ts-ignore: decorator
 @inline const Q8_0X4: i32 = 0;
@@ -30,12 +38,29 @@ import { expVector, maxLanes } from './vector';
 @inline const Q8_TILE_ROWS: i32 = 4;
 // @ts-ignore: decorator
 @inline const Q4_TILE_ROWS: i32 = 3;
+// @ts-ignore: decorator
+@inline const Q4_QUAD_TILE_ROWS: i32 = 4;
+// The Q4_0x4 byte orders; the relaxed build reads quads (i16x8.relaxed_dot_i8x16_i7x16_s).
+// @ts-ignore: decorator
+@inline const Q4_PAIR_ORDER: i32 = 0;
+// @ts-ignore: decorator
+@inline const Q4_QUAD_ORDER: i32 = 1;
+// @ts-ignore: decorator
+@inline const Q4_QUADS: bool = ASC_FEATURE_RELAXED_SIMD;
+
+// Returns the Q4_0x4 byte order this build's matmul_q4_0_int8 and embed_q4_0x4 read (0 pairs, 1 quads).
+export function q4_0x4_order(): i32 {
+  return Q4_QUADS ? Q4_QUAD_ORDER : Q4_PAIR_ORDER;
+}
 
 // ---------------------------------------------------------------- activation quantisation
 
-/** Quantises the block of 32 floats at src into dst (int16), writing its scale and its sum of values. */
+/**
+ * Quantises the block of 32 floats at src into dst (int16) and, in the relaxed build, dst8 (int8), writing
+ * its scale and its sum of values.
+ */
 // @ts-ignore: decorator
-@inline function quantiseBlock(dst: usize, scaleAt: usize, sumAt: usize, src: usize): void {
+@inline function quantiseBlock(dst: usize, dst8: usize, scaleAt: usize, sumAt: usize, src: usize): void {
   const a0 = v128.load(src), a1 = v128.load(src, 16), a2 = v128.load(src, 32), a3 = v128.load(src, 48);
   const a4 = v128.load(src, 64), a5 = v128.load(src, 80), a6 = v128.load(src, 96), a7 = v128.load(src, 112);
   const m01 = f32x4.max(f32x4.abs(a0), f32x4.abs(a1));
@@ -55,26 +80,32 @@ import { expVector, maxLanes } from './vector';
   const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a5, inverse)));
   const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a6, inverse)));
   const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a7, inverse)));
-  v128.store(dst, i16x8.narrow_i32x4_s(q0, q1));
-  v128.store(dst, i16x8.narrow_i32x4_s(q2, q3), 16);
-  v128.store(dst, i16x8.narrow_i32x4_s(q4, q5), 32);
-  v128.store(dst, i16x8.narrow_i32x4_s(q6, q7), 48);
+  const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
+  const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
+  v128.store(dst, h0);
+  v128.store(dst, h1, 16);
+  v128.store(dst, h2, 32);
+  v128.store(dst, h3, 48);
+  if (Q4_QUADS) {
+    v128.store(dst8, i8x16.narrow_i16x8_s(h0, h1));
+    v128.store(dst8, i8x16.narrow_i16x8_s(h2, h3), 16);
+  }
 
   const s = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
   store<i32>(sumAt, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3));
 }
 
-// xq[n,k], xScales[n,k/32], xSums[n,k/32] = x[n,k] quantised per block of 32, columns [first,end) of
-// every row; k, first and end are multiples of 32.
+// xq[n,k] (int16), xq8[n,k] (int8, relaxed build only), xScales[n,k/32], xSums[n,k/32] = x[n,k] quantised
+// per block of 32, columns [first,end) of every row; k, first and end are multiples of 32.
 export function quantise_rows(
-  xq: usize, xScales: usize, xSums: usize, x: usize, n: i32, k: i32, first: i32, end: i32,
+  xq: usize, xq8: usize, xScales: usize, xSums: usize, x: usize, n: i32, k: i32, first: i32, end: i32,
 ): void {
   const blocksPerRow = k >> 5;
   for (let r = 0; r < n; r++) {
     for (let c = first; c < end; c += 32) {
       const element = <usize>r * <usize>k + <usize>c;
       const block = <usize>(r * blocksPerRow + (c >> 5)) << 2;
-      quantiseBlock(xq + (element << 1), xScales + block, xSums + block, x + (element << 2));
+      quantiseBlock(xq + (element << 1), xq8 + element, xScales + block, xSums + block, x + (element << 2));
     }
   }
 }
@@ -82,7 +113,7 @@ export function quantise_rows(
 // y[n,cols] = silu(gate) * up (f32, as silu_mul), then quantised into xq/xScales/xSums as quantise_rows,
 // columns [first,end) of every row; cols, first and end are multiples of 32. y may alias gate or up.
 export function silu_mul_quantise(
-  xq: usize, xScales: usize, xSums: usize, y: usize, gate: usize, up: usize, n: i32, cols: i32, first: i32, end: i32,
+  xq: usize, xq8: usize, xScales: usize, xSums: usize, y: usize, gate: usize, up: usize, n: i32, cols: i32, first: i32, end: i32,
 ): void {
   const rowBytes = <usize>cols << 2;
   const one = f32x4.splat(1);
@@ -99,7 +130,7 @@ export function silu_mul_quantise(
       }
       const element = <usize>r * <usize>cols + <usize>c;
       const block = <usize>(r * blocksPerRow + (c >> 5)) << 2;
-      quantiseBlock(xq + (element << 1), xScales + block, xSums + block, y + (element << 2));
+      quantiseBlock(xq + (element << 1), xq8 + element, xScales + block, xSums + block, y + (element << 2));
     }
   }
 }
@@ -121,6 +152,37 @@ export function silu_mul_quantise(
     if (bias != 0) value += load<f32>(bias + at);
     if (accumulate != 0) value += load<f32>(dst + at);
     store<f32>(dst + at, value);
+  }
+}
+
+/** Stores a tile's accumulators f<row><group> to y[r..r+rows-1][4g..4g+4*groups-1] (+ bias, + old y). */
+// @ts-ignore: decorator
+@inline function storeTile(
+  rows: i32, groups: i32, y: usize, r: i32, g: i32, m: i32, bias: usize, accumulate: i32,
+  f00: v128, f01: v128, f10: v128, f11: v128, f20: v128, f21: v128, f30: v128, f31: v128,
+): void {
+  const o = g << 2;
+  const yStride = <usize>m << 2;
+  const out = y + <usize>r * yStride + (<usize>o << 2);
+  const bias0 = bias != 0 ? bias + (<usize>o << 2) : 0;
+  const bias1 = bias != 0 ? bias0 + 16 : 0;
+  const cols0 = min(4, m - o);
+  const cols1 = min(4, m - o - 4);
+  {
+    storeOutputs4(out, f00, bias0, cols0, accumulate);
+    if (groups > 1) storeOutputs4(out + 16, f01, bias1, cols1, accumulate);
+  }
+  if (rows > 1) {
+    storeOutputs4(out + yStride, f10, bias0, cols0, accumulate);
+    if (groups > 1) storeOutputs4(out + yStride + 16, f11, bias1, cols1, accumulate);
+  }
+  if (rows > 2) {
+    storeOutputs4(out + 2 * yStride, f20, bias0, cols0, accumulate);
+    if (groups > 1) storeOutputs4(out + 2 * yStride + 16, f21, bias1, cols1, accumulate);
+  }
+  if (rows > 3) {
+    storeOutputs4(out + 3 * yStride, f30, bias0, cols0, accumulate);
+    if (groups > 1) storeOutputs4(out + 3 * yStride + 16, f31, bias1, cols1, accumulate);
   }
 }
 
@@ -280,47 +342,180 @@ export function silu_mul_quantise(
     wsa += 16;
   }
 
-  const o = g << 2;
-  const yStride = <usize>m << 2;
-  const out = y + <usize>r * yStride + (<usize>o << 2);
-  const bias0 = bias != 0 ? bias + (<usize>o << 2) : 0;
-  const bias1 = bias != 0 ? bias0 + 16 : 0;
-  const cols0 = min(4, m - o);
-  const cols1 = min(4, m - o - 4);
-  {
-    storeOutputs4(out + 0 * yStride, f00, bias0, cols0, accumulate);
-    if (groups > 1) storeOutputs4(out + 0 * yStride + 16, f01, bias1, cols1, accumulate);
+  storeTile(rows, groups, y, r, g, m, bias, accumulate, f00, f01, f10, f11, f20, f21, f30, f31);
+}
+
+/**
+ * i16x8.relaxed_dot_i8x16_i7x16_s(a, b): lane i = a[2i] * b[2i] + a[2i+1] * b[2i+1] for int8 a and b in [0, 127].
+ * Only the relaxed build calls it; in the others it traps.
+ */
+// @ts-ignore: decorator
+@inline function dotQuads(a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(a, b);
+  return unreachable();
+}
+
+/**
+ * As tileInt8 for Q4_0x4 in the quad order (relaxed build): rows 1..4 and groups 1..2 are literals after
+ * inlining. Reads the int8 activations at xq8. Per block, each row and group keeps one i16x8 sum of 8
+ * products per lane, widened once by i32x4.extadd_pairwise_i16x8_s; the result equals tileInt8's.
+ */
+// @ts-ignore: decorator
+@inline function tileQ4Quads(
+  rows: i32, groups: i32,
+  y: usize, xq8: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
+  k: i32, m: i32, accumulate: i32, r: i32, g: i32,
+): void {
+  const blocks = k >> 5;
+  const xStride = <usize>k;
+  const xStride2 = xStride << 1;
+  const xStride3 = xStride2 + xStride;
+  const x0 = xq8 + <usize>r * xStride;
+  const scaleStride = <usize>blocks << 2;
+  const sx0 = xScales + (<usize>(r * blocks) << 2);
+  const sum0 = xSums + (<usize>(r * blocks) << 2);
+  let wa = w + <usize>g * <usize>blocks * 64;
+  const groupBytes = <usize>blocks * 64;
+  let wsa = wScales + (<usize>(g * blocks) << 4);
+  const groupScaleBytes = <usize>blocks << 4;
+  const low = i8x16.splat(15);
+
+  let f00 = f32x4.splat(0), f01 = f32x4.splat(0);
+  let f10 = f32x4.splat(0), f11 = f32x4.splat(0);
+  let f20 = f32x4.splat(0), f21 = f32x4.splat(0);
+  let f30 = f32x4.splat(0), f31 = f32x4.splat(0);
+
+  for (let b = 0; b < blocks; b++) {
+    let a00 = i16x8.splat(0), a01 = i16x8.splat(0);
+    let a10 = i16x8.splat(0), a11 = i16x8.splat(0);
+    let a20 = i16x8.splat(0), a21 = i16x8.splat(0);
+    let a30 = i16x8.splat(0), a31 = i16x8.splat(0);
+    // Chunk q multiplies activations 4q..4q+3 (low nibbles) and 16+4q..16+4q+3 (high nibbles).
+    const wpEnd = wa + 64;
+    let xp = x0 + (<usize>b << 5);
+    for (let wp = wa; wp < wpEnd; wp += 16, xp += 4) {
+      const bytes0 = v128.load(wp);
+      const lo0 = v128.and(bytes0, low);
+      const hi0 = v128.and(i16x8.shr_u(bytes0, 4), low);
+      let lo1 = lo0, hi1 = hi0;
+      if (groups > 1) {
+        const bytes1 = v128.load(wp + groupBytes);
+        lo1 = v128.and(bytes1, low);
+        hi1 = v128.and(i16x8.shr_u(bytes1, 4), low);
+      }
+      {
+        const p = v128.load32_splat(xp);
+        const q = v128.load32_splat(xp, 16);
+        a00 = i16x8.add(a00, i16x8.add(dotQuads(p, lo0), dotQuads(q, hi0)));
+        if (groups > 1) a01 = i16x8.add(a01, i16x8.add(dotQuads(p, lo1), dotQuads(q, hi1)));
+      }
+      if (rows > 1) {
+        const p = v128.load32_splat(xp + xStride);
+        const q = v128.load32_splat(xp + xStride, 16);
+        a10 = i16x8.add(a10, i16x8.add(dotQuads(p, lo0), dotQuads(q, hi0)));
+        if (groups > 1) a11 = i16x8.add(a11, i16x8.add(dotQuads(p, lo1), dotQuads(q, hi1)));
+      }
+      if (rows > 2) {
+        const p = v128.load32_splat(xp + xStride2);
+        const q = v128.load32_splat(xp + xStride2, 16);
+        a20 = i16x8.add(a20, i16x8.add(dotQuads(p, lo0), dotQuads(q, hi0)));
+        if (groups > 1) a21 = i16x8.add(a21, i16x8.add(dotQuads(p, lo1), dotQuads(q, hi1)));
+      }
+      if (rows > 3) {
+        const p = v128.load32_splat(xp + xStride3);
+        const q = v128.load32_splat(xp + xStride3, 16);
+        a30 = i16x8.add(a30, i16x8.add(dotQuads(p, lo0), dotQuads(q, hi0)));
+        if (groups > 1) a31 = i16x8.add(a31, i16x8.add(dotQuads(p, lo1), dotQuads(q, hi1)));
+      }
+    }
+
+    // sum (u - 8) q = sum u q - 8 sum q, then f += float(sum) * (weight scales * activation scale)
+    const d0 = v128.load(wsa);
+    let d1 = d0;
+    if (groups > 1) d1 = v128.load(wsa + groupScaleBytes);
+    const at = <usize>b << 2;
+    {
+      const c = i32x4.splat(load<i32>(sum0 + at) << 3);
+      const sx = v128.load32_splat(sx0 + at);
+      f00 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a00), c)), f32x4.mul(d0, sx), f00);
+      if (groups > 1) f01 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a01), c)), f32x4.mul(d1, sx), f01);
+    }
+    if (rows > 1) {
+      const c = i32x4.splat(load<i32>(sum0 + scaleStride + at) << 3);
+      const sx = v128.load32_splat(sx0 + scaleStride + at);
+      f10 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a10), c)), f32x4.mul(d0, sx), f10);
+      if (groups > 1) f11 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a11), c)), f32x4.mul(d1, sx), f11);
+    }
+    if (rows > 2) {
+      const c = i32x4.splat(load<i32>(sum0 + 2 * scaleStride + at) << 3);
+      const sx = v128.load32_splat(sx0 + 2 * scaleStride + at);
+      f20 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a20), c)), f32x4.mul(d0, sx), f20);
+      if (groups > 1) f21 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a21), c)), f32x4.mul(d1, sx), f21);
+    }
+    if (rows > 3) {
+      const c = i32x4.splat(load<i32>(sum0 + 3 * scaleStride + at) << 3);
+      const sx = v128.load32_splat(sx0 + 3 * scaleStride + at);
+      f30 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a30), c)), f32x4.mul(d0, sx), f30);
+      if (groups > 1) f31 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a31), c)), f32x4.mul(d1, sx), f31);
+    }
+    wa += 64;
+    wsa += 16;
   }
-  if (rows > 1) {
-    storeOutputs4(out + 1 * yStride, f10, bias0, cols0, accumulate);
-    if (groups > 1) storeOutputs4(out + 1 * yStride + 16, f11, bias1, cols1, accumulate);
-  }
-  if (rows > 2) {
-    storeOutputs4(out + 2 * yStride, f20, bias0, cols0, accumulate);
-    if (groups > 1) storeOutputs4(out + 2 * yStride + 16, f21, bias1, cols1, accumulate);
-  }
-  if (rows > 3) {
-    storeOutputs4(out + 3 * yStride, f30, bias0, cols0, accumulate);
-    if (groups > 1) storeOutputs4(out + 3 * yStride + 16, f31, bias1, cols1, accumulate);
-  }
+
+  storeTile(rows, groups, y, r, g, m, bias, accumulate, f00, f01, f10, f11, f20, f21, f30, f31);
 }
 
 // @ts-ignore: decorator
 @inline function matmulInt8(
-  format: i32, y: usize, xq: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
+  format: i32, y: usize, xq: usize, xq8: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
   n: i32, k: i32, m: i32, accumulate: i32, first: i32, end: i32,
 ): void {
-  const tileRows = format == Q8_0X4 ? Q8_TILE_ROWS : Q4_TILE_ROWS;
+  const quads = format == Q4_0X4 && Q4_QUADS;
+  let tileRows = Q4_TILE_ROWS;
+  if (quads) tileRows = Q4_QUAD_TILE_ROWS;
+  else if (format == Q8_0X4) tileRows = Q8_TILE_ROWS;
   const nTiles = n - n % tileRows;
+  const rest = n - nTiles;
   let g = first >> 2;
   const groupEnd = (end + 3) >> 2;
-  for (; g + 2 <= groupEnd; g += 2) {
-    for (let r = 0; r < nTiles; r += tileRows) tileInt8(format, tileRows, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
-    for (let r = nTiles; r < n; r++) tileInt8(format, 1, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
-  }
-  if (g < groupEnd) {
-    for (let r = 0; r < nTiles; r += tileRows) tileInt8(format, tileRows, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
-    for (let r = nTiles; r < n; r++) tileInt8(format, 1, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+  for (; g < groupEnd; g += 2) {
+    // Two groups (8 outputs) per tile, one for the last group of an odd count.
+    const two = g + 2 <= groupEnd;
+    for (let r = 0; r < nTiles; r += tileRows) {
+      if (quads) {
+        if (two) tileQ4Quads(Q4_QUAD_TILE_ROWS, 2, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+        else tileQ4Quads(Q4_QUAD_TILE_ROWS, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+      } else if (format == Q8_0X4) {
+        if (two) tileInt8(Q8_0X4, Q8_TILE_ROWS, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+        else tileInt8(Q8_0X4, Q8_TILE_ROWS, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+      } else {
+        if (two) tileInt8(Q4_0X4, Q4_TILE_ROWS, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+        else tileInt8(Q4_0X4, Q4_TILE_ROWS, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+      }
+    }
+    // The rows left after the full tiles, in one smaller tile.
+    if (rest == 0) continue;
+    if (quads) {
+      if (rest == 1) {
+        if (two) tileQ4Quads(1, 2, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+        else tileQ4Quads(1, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+      } else if (rest == 2) {
+        if (two) tileQ4Quads(2, 2, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+        else tileQ4Quads(2, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+      } else {
+        if (two) tileQ4Quads(3, 2, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+        else tileQ4Quads(3, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+      }
+    } else if (rest == 1) {
+      if (two) tileInt8(format, 1, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+      else tileInt8(format, 1, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+    } else if (rest == 2) {
+      if (two) tileInt8(format, 2, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+      else tileInt8(format, 2, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+    } else {
+      if (two) tileInt8(format, 3, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+      else tileInt8(format, 3, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+    }
   }
 }
 
@@ -330,15 +525,16 @@ export function matmul_q8_0_int8(
   y: usize, xq: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
   n: i32, k: i32, m: i32, accumulate: i32, first: i32, end: i32,
 ): void {
-  matmulInt8(Q8_0X4, y, xq, xScales, xSums, w, wScales, bias, n, k, m, accumulate, first, end);
+  matmulInt8(Q8_0X4, y, xq, 0, xScales, xSums, w, wScales, bias, n, k, m, accumulate, first, end);
 }
 
-// As matmul_q8_0_int8 with W in Q4_0x4.
+// As matmul_q8_0_int8 with W in Q4_0x4, in the order of q4_0x4_order(). The relaxed build reads the int8
+// activations xq8, and the baseline build reads the int16 ones at xq.
 export function matmul_q4_0_int8(
-  y: usize, xq: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
+  y: usize, xq: usize, xq8: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
   n: i32, k: i32, m: i32, accumulate: i32, first: i32, end: i32,
 ): void {
-  matmulInt8(Q4_0X4, y, xq, xScales, xSums, w, wScales, bias, n, k, m, accumulate, first, end);
+  matmulInt8(Q4_0X4, y, xq, xq8, xScales, xSums, w, wScales, bias, n, k, m, accumulate, first, end);
 }
 
 // ---------------------------------------------------------------- gathers from the x4 layouts
@@ -362,6 +558,9 @@ export function matmul_q4_0_int8(
         let value: i32;
         if (format == Q8_0X4) {
           value = <i32>load<i8>(block + (<usize>s << 3) + (lane << 1) + <usize>(i & 1));
+        } else if (Q4_QUADS) {
+          const byte = <i32>load<u8>(block + (<usize>((i & 15) >> 2) << 4) + (lane << 2) + <usize>(i & 3));
+          value = (i < 16 ? byte & 15 : byte >> 4) - 8;
         } else {
           const byte = <i32>load<u8>(block + (<usize>(s & 7) << 3) + (lane << 1) + <usize>(i & 1));
           value = (s < 8 ? byte & 15 : byte >> 4) - 8;
@@ -377,7 +576,7 @@ export function embed_q8_0x4(y: usize, w: usize, wScales: usize, tokens: usize, 
   embedX4(Q8_0X4, y, w, wScales, tokens, dim, first, end);
 }
 
-// y[n,dim] = row tokens[r] of a Q4_0x4 table as f32, rows [first,end).
+// y[n,dim] = row tokens[r] of a Q4_0x4 table (in the order of q4_0x4_order()) as f32, rows [first,end).
 export function embed_q4_0x4(y: usize, w: usize, wScales: usize, tokens: usize, n: i32, dim: i32, first: i32, end: i32): void {
   embedX4(Q4_0X4, y, w, wScales, tokens, dim, first, end);
 }

@@ -8,7 +8,7 @@ import { Bench } from 'tinybench';
 import { f32ToF16 } from '../src/formats/quant.js';
 import { chooseKernelBuild } from '../src/runtime/kernel-build.js';
 import {
-  instantiateKernels, packF32Panels, packedF32Length, packQ4_0x4, packQ8_0x4, x4Bytes, type KernelExports,
+  instantiateKernels, packF32Panels, packedF32Length, packQ4_0x4, packQ8_0x4, q4Order, x4Bytes, type KernelExports,
 } from '../src/runtime/kernels.js';
 import { sliceOf } from '../src/runtime/program.js';
 
@@ -123,7 +123,7 @@ export async function runKernelSuite(options: { quick: boolean }): Promise<Kerne
   const kernels = instantiateKernels(choice.module, memory);
   const threads = new TwoThreads(choice.module, memory, kernels);
   await threads.ready();
-  // The baseline build's f32 matmul on one thread, for the ratio of the relaxed multiply-add.
+  // The baseline build's f32 and Q4_0 int8 matmuls on one thread, for the ratios of the relaxed kernels.
   const baseline = choice.build === 'relaxed' ? instantiateKernels((await chooseKernelBuild(true, 'baseline', () => {})).module, memory) : null;
   const figures: KernelFigure[] = [];
   const quantiseMicros: KernelSuiteResult['quantiseMicros'] = [];
@@ -135,8 +135,8 @@ export async function runKernelSuite(options: { quick: boolean }): Promise<Kerne
       const x = arena.take(n * k * 4);
       new Float32Array(memory.buffer, x, n * k).forEach((_, i, a) => { a[i] = Math.sin(i * 0.37); });
       const y = arena.take(n * m * 4);
-      const xq = arena.take(n * k * 2), xScales = arena.take(n * k / 8), xSums = arena.take(n * k / 8);
-      kernels.quantise_rows(xq, xScales, xSums, x, n, k, 0, k);
+      const xq = arena.take(n * k * 2), xq8 = arena.take(n * k), xScales = arena.take(n * k / 8), xSums = arena.take(n * k / 8);
+      kernels.quantise_rows(xq, xq8, xScales, xSums, x, n, k, 0, k);
 
       const f32 = arena.take(packedF32Length(m, k) * 4);
       const values = new Float32Array(m * k).map((_, i) => Math.cos(i) * 0.05);
@@ -153,7 +153,11 @@ export async function runKernelSuite(options: { quick: boolean }): Promise<Kerne
       const q8x4 = arena.take(q8x4Size.data), q8x4Scales = arena.take(q8x4Size.scales);
       packQ8_0x4(new Uint8Array(memory.buffer, q8x4, q8x4Size.data), new Float32Array(memory.buffer, q8x4Scales, q8x4Size.scales / 4), ggufBlocks(m, k, 34, 4), m, k);
       const q4x4 = arena.take(q4x4Size.data), q4x4Scales = arena.take(q4x4Size.scales);
-      packQ4_0x4(new Uint8Array(memory.buffer, q4x4, q4x4Size.data), new Float32Array(memory.buffer, q4x4Scales, q4x4Size.scales / 4), ggufBlocks(m, k, 18, 5), m, k);
+      const q4Blocks = ggufBlocks(m, k, 18, 5);
+      packQ4_0x4(new Uint8Array(memory.buffer, q4x4, q4x4Size.data), new Float32Array(memory.buffer, q4x4Scales, q4x4Size.scales / 4), q4Blocks, m, k, q4Order(kernels));
+      // The same weights in the baseline build's byte order.
+      const q4x4Baseline = baseline ? arena.take(q4x4Size.data) : 0;
+      if (baseline) packQ4_0x4(new Uint8Array(memory.buffer, q4x4Baseline, q4x4Size.data), new Float32Array(memory.buffer, q4x4Scales, q4x4Size.scales / 4), q4Blocks, m, k, q4Order(baseline));
 
       // Arguments of each kernel for output columns [first, end).
       const calls: Record<string, { name: keyof KernelExports; args: (first: number, end: number) => number[] }> = {
@@ -161,7 +165,7 @@ export async function runKernelSuite(options: { quick: boolean }): Promise<Kerne
         'q8_0 (f32 activations)': { name: 'matmul_q8_0', args: (f, e) => [y, x, q8, rowScales, 0, n, k, m, 0, f, e] },
         'q4_0 (f32 activations)': { name: 'matmul_q4_0', args: (f, e) => [y, x, q4, rowScales, 0, n, k, m, 0, f, e] },
         'q8_0 int8': { name: 'matmul_q8_0_int8', args: (f, e) => [y, xq, xScales, xSums, q8x4, q8x4Scales, 0, n, k, m, 0, f, e] },
-        'q4_0 int8': { name: 'matmul_q4_0_int8', args: (f, e) => [y, xq, xScales, xSums, q4x4, q4x4Scales, 0, n, k, m, 0, f, e] },
+        'q4_0 int8': { name: 'matmul_q4_0_int8', args: (f, e) => [y, xq, xq8, xScales, xSums, q4x4, q4x4Scales, 0, n, k, m, 0, f, e] },
         'bf16': { name: 'matmul_bf16', args: (f, e) => [y, x, bf16, 0, n, k, m, 0, f, e] },
         'f16': { name: 'matmul_f16', args: (f, e) => [y, x, f16, 0, n, k, m, 0, f, e] },
       };
@@ -181,8 +185,10 @@ export async function runKernelSuite(options: { quick: boolean }): Promise<Kerne
       if (baseline) {
         ids.push({ kernel: 'f32 (baseline build)', threadCount: 1 });
         bench.add('f32 baseline 1', () => baseline.matmul_f32(y, x, f32, 0, n, k, m, 0, 0, m));
+        ids.push({ kernel: 'q4_0 int8 (baseline build)', threadCount: 1 });
+        bench.add('q4_0 int8 baseline 1', () => baseline.matmul_q4_0_int8(y, xq, xq8, xScales, xSums, q4x4Baseline, q4x4Scales, 0, n, k, m, 0, 0, m));
       }
-      bench.add('quantise', () => kernels.quantise_rows(xq, xScales, xSums, x, n, k, 0, k));
+      bench.add('quantise', () => kernels.quantise_rows(xq, xq8, xScales, xSums, x, n, k, 0, k));
       await bench.run();
 
       bench.tasks.forEach((task, i) => {

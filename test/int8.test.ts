@@ -1,6 +1,8 @@
 // The int8 matmul path: activation quantisation, the Q8_0x4/Q4_0x4 packers and gathers, the int8
 // matmuls against their scalar references (test/reference/kernels.ts), and whole models loaded with
-// `int8: true` against the float64 forwards on their dequantised weights.
+// `int8: true` against the float64 forwards on their dequantised weights. Kernel tests run on the
+// baseline build and, where the runtime runs it, the relaxed-SIMD build, whose Q4_0 kernel and byte order
+// differ.
 //
 // Tolerances: quantisation is compared exactly, because the reference repeats the kernel's f32 steps.
 // A matmul output may differ from float64 by (blocks + 3) * 2^-24 * sum_b |block term|: the f32 rounding
@@ -13,11 +15,27 @@ import * as assert from 'uvu/assert';
 import { openCheckpoint } from '../src/models/load-checkpoint.js';
 import type { AttentionKind } from '../src/models/types.js';
 import { WasmEngine } from '../src/runtime/engine.js';
-import { instantiateKernels, loadKernelModule, packQ4_0x4, packQ8_0x4, x4Bytes } from '../src/runtime/kernels.js';
+import { chooseKernelBuild } from '../src/runtime/kernel-build.js';
+import { instantiateKernels, packQ4_0x4, packQ8_0x4, q4Order, x4Bytes, type KernelExports } from '../src/runtime/kernels.js';
 import * as ref from './reference/kernels.js';
 
 const memory = new WebAssembly.Memory({ initial: 256, maximum: 1024, shared: true });
-const kernels = instantiateKernels(await loadKernelModule(true), memory);
+const builds = new Map<string, KernelExports>();
+builds.set('baseline', instantiateKernels((await chooseKernelBuild(true, 'baseline', () => {})).module, memory));
+const auto = await chooseKernelBuild(true, 'auto', () => {});
+if (auto.build === 'relaxed') builds.set('relaxed', instantiateKernels(auto.module, memory));
+/** The kernels of the build the running test covers. */
+let kernels = builds.get('baseline')!;
+
+/** Registers `body` once per kernel build, with that build's exports in `kernels`. */
+function kernelTest(name: string, body: () => void): void {
+  for (const [build, exports] of builds) {
+    test(`${name} (${build} build)`, () => {
+      kernels = exports;
+      body();
+    });
+  }
+}
 const SENTINEL = -777.25;
 
 class Arena {
@@ -85,8 +103,10 @@ function placeX4(type: 'Q8_0' | 'Q4_0', blocks: Uint8Array, m: number, k: number
   const sizes = x4Bytes(format, m, k);
   const data = arena.alloc(sizes.data);
   const scales = arena.alloc(sizes.scales);
-  const pack = type === 'Q8_0' ? packQ8_0x4 : packQ4_0x4;
-  pack(new Uint8Array(memory.buffer, data, sizes.data), new Float32Array(memory.buffer, scales, sizes.scales / 4), blocks, m, k);
+  const dataView = new Uint8Array(memory.buffer, data, sizes.data);
+  const scaleView = new Float32Array(memory.buffer, scales, sizes.scales / 4);
+  if (type === 'Q8_0') packQ8_0x4(dataView, scaleView, blocks, m, k);
+  else packQ4_0x4(dataView, scaleView, blocks, m, k, q4Order(kernels));
   const decoded = type === 'Q8_0' ? ref.decodeGgufQ8_0(blocks, m, k) : ref.decodeGgufQ4_0(blocks, m, k);
   return { data, scales, decoded };
 }
@@ -95,14 +115,17 @@ function placeX4(type: 'Q8_0' | 'Q4_0', blocks: Uint8Array, m: number, k: number
 function quantiseInMemory(x: Float32Array, n: number, k: number, first = 0, end = k) {
   const xAt = arena.f32(x);
   const values = arena.alloc(n * k * 2);
+  const bytes = arena.alloc(n * k);
   const scales = arena.alloc(n * k / 8);
   const sums = arena.alloc(n * k / 8);
   new Uint8Array(memory.buffer, values, n * k * 2).fill(0x55);
-  kernels.quantise_rows(values, scales, sums, xAt, n, k, first, end);
+  new Uint8Array(memory.buffer, bytes, n * k).fill(0x55);
+  kernels.quantise_rows(values, bytes, scales, sums, xAt, n, k, first, end);
   return {
-    xAt, values, scales, sums,
+    xAt, values, bytes, scales, sums,
     read: () => ({
       values: new Int16Array(memory.buffer, values, n * k).slice(),
+      bytes: new Int8Array(memory.buffer, bytes, n * k).slice(),
       scales: new Float32Array(memory.buffer, scales, n * k / 32).slice(),
       sums: new Int32Array(memory.buffer, sums, n * k / 32).slice(),
     }),
@@ -111,7 +134,7 @@ function quantiseInMemory(x: Float32Array, n: number, k: number, first = 0, end 
 
 // ---------------------------------------------------------------- quantisation
 
-test('quantise_rows matches the reference exactly', () => {
+kernelTest('quantise_rows matches the reference exactly', () => {
   for (const [n, k, seed] of [[1, 32, 1], [3, 96, 2], [5, 896, 3]] as const) {
     arena.reset();
     const rng = random(seed);
@@ -124,10 +147,11 @@ test('quantise_rows matches the reference exactly', () => {
     assert.equal(Array.from(got.scales), Array.from(want.scales), `scales n=${n} k=${k}`);
     assert.equal(Array.from(got.sums), Array.from(want.sums), `sums n=${n} k=${k}`);
     for (const q of got.values) assert.ok(q >= -127 && q <= 127, `value ${q} outside [-127, 127]`);
+    if (q4Order(kernels) === 'quads') assert.equal(Array.from(got.bytes), Array.from(got.values), `int8 copy n=${n} k=${k}`);
   }
 });
 
-test('quantise_rows column slice leaves other columns', () => {
+kernelTest('quantise_rows column slice leaves other columns', () => {
   arena.reset();
   const n = 3, k = 128;
   const x = uniformF32(random(7), n * k);
@@ -141,7 +165,7 @@ test('quantise_rows column slice leaves other columns', () => {
   }
 });
 
-test('silu_mul_quantise equals silu_mul then quantise_rows', () => {
+kernelTest('silu_mul_quantise equals silu_mul then quantise_rows', () => {
   arena.reset();
   const n = 3, cols = 160;
   const rng = random(11);
@@ -153,15 +177,16 @@ test('silu_mul_quantise equals silu_mul then quantise_rows', () => {
   const plain = arena.read(plainAt, n * cols);
 
   const yAt = arena.filled(n * cols, SENTINEL);
-  const values = arena.alloc(n * cols * 2), scales = arena.alloc(n * cols / 8), sums = arena.alloc(n * cols / 8);
-  kernels.silu_mul_quantise(values, scales, sums, yAt, gateAt, upAt, n, cols, 32, 128);
-  kernels.silu_mul_quantise(values, scales, sums, yAt, gateAt, upAt, n, cols, 0, 32);
-  kernels.silu_mul_quantise(values, scales, sums, yAt, gateAt, upAt, n, cols, 128, 160);
+  const values = arena.alloc(n * cols * 2), bytes = arena.alloc(n * cols), scales = arena.alloc(n * cols / 8), sums = arena.alloc(n * cols / 8);
+  kernels.silu_mul_quantise(values, bytes, scales, sums, yAt, gateAt, upAt, n, cols, 32, 128);
+  kernels.silu_mul_quantise(values, bytes, scales, sums, yAt, gateAt, upAt, n, cols, 0, 32);
+  kernels.silu_mul_quantise(values, bytes, scales, sums, yAt, gateAt, upAt, n, cols, 128, 160);
   assert.equal(Array.from(arena.read(yAt, n * cols)), Array.from(plain), 'f32 output');
   const want = ref.quantiseRows(plain, n, cols);
   assert.equal(Array.from(new Int16Array(memory.buffer, values, n * cols)), Array.from(want.values), 'values');
   assert.equal(Array.from(new Float32Array(memory.buffer, scales, n * cols / 32)), Array.from(want.scales), 'scales');
   assert.equal(Array.from(new Int32Array(memory.buffer, sums, n * cols / 32)), Array.from(want.sums), 'sums');
+  if (q4Order(kernels) === 'quads') assert.equal(Array.from(new Int8Array(memory.buffer, bytes, n * cols)), Array.from(want.values), 'int8 copy');
 });
 
 // ---------------------------------------------------------------- matmuls
@@ -176,13 +201,15 @@ function checkInt8Matmul(type: 'Q8_0' | 'Q4_0', n: number, k: number, m: number,
   const xq = quantiseInMemory(x, n, k);
   const quantised = xq.read();
   const biasAt = arena.f32(bias);
-  const run = kernels[type === 'Q8_0' ? 'matmul_q8_0_int8' : 'matmul_q4_0_int8'];
+  const run = (y: number, biasAt: number, accumulate: number, first: number, end: number) => type === 'Q8_0'
+    ? kernels.matmul_q8_0_int8(y, xq.values, xq.scales, xq.sums, w.data, w.scales, biasAt, n, k, m, accumulate, first, end)
+    : kernels.matmul_q4_0_int8(y, xq.values, xq.bytes, xq.scales, xq.sums, w.data, w.scales, biasAt, n, k, m, accumulate, first, end);
   const label = `${type} int8 n=${n} k=${k} m=${m}`;
 
   for (const [useBias, accumulate] of [[false, 0], [true, 0], [false, 1], [true, 1]] as const) {
     const { y: want, magnitude } = ref.matmulInt8(quantised, w.decoded, useBias ? bias : null, n, k, m, accumulate ? y0 : null);
     const yAt = arena.f32(y0);
-    run(yAt, xq.values, xq.scales, xq.sums, w.data, w.scales, useBias ? biasAt : 0, n, k, m, accumulate, 0, m);
+    run(yAt, useBias ? biasAt : 0, accumulate, 0, m);
     const got = arena.read(yAt, n * m);
     for (let i = 0; i < n * m; i++) {
       const tolerance = (k / 32 + 3) * 2 ** -24 * (magnitude[i] + Math.abs(bias[i % m]) + Math.abs(y0[i])) + 1e-30;
@@ -195,7 +222,7 @@ function checkInt8Matmul(type: 'Q8_0' | 'Q4_0', n: number, k: number, m: number,
   const { y: want, magnitude } = ref.matmulInt8(quantised, w.decoded, bias, n, k, m, null);
   for (const [first, end] of slices) {
     const yAt = arena.filled(n * m, SENTINEL);
-    run(yAt, xq.values, xq.scales, xq.sums, w.data, w.scales, biasAt, n, k, m, 0, first, end);
+    run(yAt, biasAt, 0, first, end);
     const got = arena.read(yAt, n * m);
     for (let i = 0; i < n * m; i++) {
       const inside = i % m >= first && i % m < end;
@@ -209,9 +236,9 @@ function checkInt8Matmul(type: 'Q8_0' | 'Q4_0', n: number, k: number, m: number,
   }
 }
 
-test('matmul_q8_0_int8 shapes and slices', () => {
+kernelTest('matmul_q8_0_int8 shapes and slices', () => {
   let seed = 500;
-  for (const n of [1, 2, 4, 5, 9]) {
+  for (const n of [1, 2, 3, 4, 5, 7, 9]) {
     for (const k of [32, 96]) {
       for (const m of [1, 3, 4, 9, 13, 50]) {
         const slices: Array<[number, number]> = m >= 13 ? [[4, 8], [8, m], [0, 12]] : m >= 9 ? [[4, 9]] : [];
@@ -221,7 +248,7 @@ test('matmul_q8_0_int8 shapes and slices', () => {
   }
 });
 
-test('matmul_q4_0_int8 shapes and slices', () => {
+kernelTest('matmul_q4_0_int8 shapes and slices', () => {
   let seed = 600;
   for (const n of [1, 2, 3, 4, 7]) {
     for (const k of [32, 160]) {
@@ -233,7 +260,7 @@ test('matmul_q4_0_int8 shapes and slices', () => {
   }
 });
 
-test('int8 matmul of an exact input is exact', () => {
+kernelTest('int8 matmul of an exact input is exact', () => {
   // x = one block of integers whose max is 127: the scale is 1, so the quantisation is lossless and the
   // result equals the dequantised product.
   arena.reset();
@@ -254,7 +281,33 @@ test('int8 matmul of an exact input is exact', () => {
   }
 });
 
-test('x4 gathers decode every row exactly', () => {
+kernelTest('Q4_0 int8 sums at the limit of 16-bit partial sums are exact', () => {
+  // Rows of +-127 (scale 1, lossless) against nibbles 15 and 0 (weights 7 and -8, scale 1): the relaxed
+  // kernel's i16 lanes reach 16 * 15 * 127 = 30480, its largest possible partial sum.
+  arena.reset();
+  const n = 4, k = 64, m = 8;
+  const x = Float32Array.from({ length: n * k }, (_, i) => ((i >> 6) % 2 === 0 ? 127 : -127) * ((i >> 7) === 1 && i % 3 === 0 ? -1 : 1));
+  const blocks = new Uint8Array((m * k / 32) * 18);
+  for (let b = 0; b < m * k / 32; b++) {
+    blocks[b * 18 + 1] = 0x3c; // f16 1.0
+    const o = Math.floor(b / (k / 32));
+    blocks.fill(o % 2 === 0 ? 0xff : (o === 1 ? 0x00 : 0x0f), b * 18 + 2, b * 18 + 18);
+  }
+  const w = placeX4('Q4_0', blocks, m, k);
+  const xq = quantiseInMemory(x, n, k);
+  const yAt = arena.filled(n * m, 0);
+  kernels.matmul_q4_0_int8(yAt, xq.values, xq.bytes, xq.scales, xq.sums, w.data, w.scales, 0, n, k, m, 0, 0, m);
+  const got = arena.read(yAt, n * m);
+  for (let r = 0; r < n; r++) {
+    for (let o = 0; o < m; o++) {
+      let dot = 0;
+      for (let i = 0; i < k; i++) dot += x[r * k + i] * w.decoded.ints[o * k + i];
+      assert.is(got[r * m + o], dot, `row ${r} output ${o}`);
+    }
+  }
+});
+
+kernelTest('x4 gathers decode every row exactly', () => {
   for (const type of ['Q8_0', 'Q4_0'] as const) {
     arena.reset();
     const vocab = 13, dim = 64;
@@ -279,7 +332,7 @@ test('x4 gathers decode every row exactly', () => {
 test('x4 packers reject a wrong byte count', () => {
   const data = new Uint8Array(1024), scales = new Float32Array(64);
   assert.throws(() => packQ8_0x4(data, scales, new Uint8Array(33), 1, 32), /expected 34/);
-  assert.throws(() => packQ4_0x4(data, scales, new Uint8Array(18), 1, 48), /multiple of 32/);
+  assert.throws(() => packQ4_0x4(data, scales, new Uint8Array(18), 1, 48, 'quads'), /multiple of 32/);
 });
 
 // ---------------------------------------------------------------- whole models

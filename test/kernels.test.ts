@@ -611,7 +611,7 @@ const KERNEL_NAMES = Object.keys({
   embed_f32: true, embed_f32_packed: true, embed_q8_0: true, embed_q4_0: true, embed_f16: true, embed_bf16: true,
   rmsnorm: true, softmax: true, rope_neox: true, rope_norm: true, silu_mul: true, add_f32: true, attention: true,
   mask_update: true, quantise_rows: true, silu_mul_quantise: true, matmul_q8_0_int8: true, matmul_q4_0_int8: true,
-  embed_q8_0x4: true, embed_q4_0x4: true,
+  embed_q8_0x4: true, embed_q4_0x4: true, q4_0x4_order: true,
 } satisfies Record<keyof KernelExports, true>);
 
 test('builds have no data segments and import only env.memory', () => {

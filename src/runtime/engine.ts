@@ -4,13 +4,13 @@
 import { AbortError, ConfigError, ContextOverflowError, ModelDisposedError, ModelFormatError, ModelTooLargeError, NumericError } from '../errors.js';
 import type { ForwardEngine, ForwardRequest, ForwardResult } from '../models/engine-types.js';
 import type { Checkpoint, ModelConfig, TensorInfo } from '../models/types.js';
-import { instantiateKernels, loadKernelModule } from './kernels.js';
+import { instantiateKernels, loadKernelModule, q4Order } from './kernels.js';
 import { CONTROL, MAX_THREADS, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
 import { chooseThreads, defaultLog, logThreadChoice, threadSupport } from './platform.js';
 import { yieldToEventLoop } from './event-loop.js';
 import { ThreadPool } from './pool.js';
 import { ForwardProgram } from './program.js';
-import { writeMatrix, writeVector } from './weights.js';
+import { writeMatrix, writeVector, type WeightTarget } from './weights.js';
 import { moeWeightJobs } from './moe-weights.js';
 import { allocateShardMemory, copyStepInputs, describeShards, hostMemoryBytes, planShards, ShardedProgram } from './shards.js';
 
@@ -167,9 +167,12 @@ export class WasmEngine implements ForwardEngine {
         'OUT_OF_MEMORY', { cause: error });
     }
     const memories = [memory, ...layouts.slice(1).map((shard) => allocateShardMemory(shard, shared))];
-    for (let i = 0; i < layouts.length; i++) await placeWeights(memories[i], layouts[i], checkpoint, options);
-
     const module = options.kernelModule ?? await loadKernelModule(shared, 'auto', options.log);
+    const kernels = instantiateKernels(module, memory);
+    // The packed Q4_0 weights follow the byte order of the build that reads them.
+    const order = q4Order(kernels);
+    for (let i = 0; i < layouts.length; i++) await placeWeights({ memory: memories[i], q4Order: order }, layouts[i], checkpoint, options);
+
     if (layouts.length > 1) {
       (options.log ?? defaultLog)(describeShards(layouts));
       const shards = { memories, layouts };
@@ -177,7 +180,6 @@ export class WasmEngine implements ForwardEngine {
       const shardedPool = shared ? await ThreadPool.start(module, memory, layout, sharded, shards) : null;
       return new WasmEngine(memory, layout, sharded, shardedPool, shards);
     }
-    const kernels = instantiateKernels(module, memory);
     const program = new ForwardProgram(kernels, layout, memory, 0);
     const pool = shared ? await ThreadPool.start(module, memory, layout, program) : null;
     return new WasmEngine(memory, layout, program, pool);
@@ -280,7 +282,8 @@ export class WasmEngine implements ForwardEngine {
 }
 
 /** Reads each tensor the layout needs, converts it, and writes it to its slot. */
-async function placeWeights(memory: WebAssembly.Memory, layout: ModelLayout, checkpoint: Checkpoint, options: EngineOptions): Promise<void> {
+async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoint: Checkpoint, options: EngineOptions): Promise<void> {
+  const { memory } = target;
   const config = layout.config;
   const tensors = checkpoint.tensors;
   const jobs: { info: TensorInfo; write: (bytes: Uint8Array) => void }[] = [];
@@ -292,7 +295,7 @@ async function placeWeights(memory: WebAssembly.Memory, layout: ModelLayout, che
   const matrix = (name: string, slot: Parameters<typeof writeMatrix>[1], packed = true) => {
     if (slot.rows === 0) return;  // not in this memory (a shard without it, or an MoE layer's dense FFN)
     const info = require(name);
-    jobs.push({ info, write: (bytes) => writeMatrix(memory, slot, info, bytes, packed) });
+    jobs.push({ info, write: (bytes) => writeMatrix(target, slot, info, bytes, packed) });
   };
   const vector = (name: string, at: number, length: number) => {
     if (at === 0) return;
@@ -306,7 +309,7 @@ async function placeWeights(memory: WebAssembly.Memory, layout: ModelLayout, che
   vector('output_norm.weight', layout.outputNorm, config.hidden);
   layout.layers.forEach((slots, l) => {
     const p = `blk.${layout.firstLayer + l}.`;
-    if (slots.moe) jobs.push(...moeWeightJobs(memory, slots.moe, p, require));
+    if (slots.moe) jobs.push(...moeWeightJobs(target, slots.moe, p, require));
     vector(p + 'attn_norm.weight', slots.attnNorm, config.hidden);
     matrix(p + 'attn_q.weight', slots.q);
     matrix(p + 'attn_k.weight', slots.k);

@@ -1,13 +1,14 @@
 // Choosing and compiling the kernel build. dllm-shared.wasm (shared memory, for the worker pool) and
 // dllm-single.wasm (plain memory, for one thread and runtimes without cross-origin isolation) use SIMD;
-// each has a -relaxed twin that also uses relaxed SIMD (f32 multiply-add in the f32 matmul). A relaxed
-// build runs when the runtime validates it and it passes a small exactness self-test; otherwise the
-// baseline build does. Both memory kinds make the same choice, so 1 and N threads compute the same
-// logits. The choice is logged once per process.
+// each has a -relaxed twin that also uses relaxed SIMD (f32 multiply-add, and the int8 dot product of the
+// Q4_0 int8 matmul). A relaxed build runs when the runtime validates it and it passes a small exactness
+// self-test; otherwise the baseline build does. Both memory kinds make the same choice, so 1 and N threads
+// compute the same logits. The choice is logged once per process.
 //
 // Node 20 (V8 11.3) compiles relaxed SIMD only behind --experimental-wasm-relaxed-simd, which this
 // module sets through node:v8 before validating. Its V8 computes i32x4.relaxed_dot_i8x16_i7x16_add_s
-// wrongly (twice the true sums, measured with Node 20.20), so no kernel uses the relaxed int8 dot.
+// wrongly: twice the dot product, without the accumulator (measured with Node 20.20). No kernel uses it.
+// The Q4_0 kernel uses i16x8.relaxed_dot_i8x16_i7x16_s, which was exact there, and the self-test checks it.
 import { defaultLog } from './platform.js';
 
 /** Kernel build variant, for either memory kind. */
@@ -64,12 +65,17 @@ async function validateRelaxed(bytes: Uint8Array<ArrayBuffer>): Promise<boolean>
 }
 
 /**
- * Runs matmul_f32 of the relaxed build on small integers, whose products and sums are exact in f32, so a
- * fused and an unfused multiply-add give the same result. Returns the first mismatch, or null.
+ * Runs matmul_f32 and matmul_q4_0_int8 of the relaxed build on small integers, whose products and sums are
+ * exact in f32, so a fused and an unfused multiply-add give the same result. Returns the first mismatch,
+ * or null.
  */
 function selfTest(module: WebAssembly.Module, shared: boolean): string | null {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared } as WebAssembly.MemoryDescriptor);
   const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return selfTestF32(instance, memory) ?? selfTestQ4(instance, memory);
+}
+
+function selfTestF32(instance: WebAssembly.Instance, memory: WebAssembly.Memory): string | null {
   const matmul = instance.exports.matmul_f32 as (...args: number[]) => void;
   const n = 5, k = 19, m = 8;
   const view = new Float32Array(memory.buffer);
@@ -83,6 +89,43 @@ function selfTest(module: WebAssembly.Module, shared: boolean): string | null {
       let want = 0;
       for (let kk = 0; kk < k; kk++) want += view[x + r * k + kk] * view[w + kk * 8 + j];
       if (view[y + r * m + j] !== want) return `matmul_f32 row ${r} column ${j} is ${view[y + r * m + j]}, expected ${want}`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Multiplies 4 rows of integer activations by 8 outputs of Q4_0 nibbles with scale 1, laid out in the quad
+ * order by hand. Each row's largest magnitude is 127, so quantise_rows keeps the values exactly, and output
+ * 0 multiplies them by nibble 15, the extreme the i16 sums must contain.
+ */
+function selfTestQ4(instance: WebAssembly.Instance, memory: WebAssembly.Memory): string | null {
+  const order = instance.exports.q4_0x4_order as () => number;
+  if (order() !== 1) return null;
+  const quantise = instance.exports.quantise_rows as (...args: number[]) => void;
+  const matmul = instance.exports.matmul_q4_0_int8 as (...args: number[]) => void;
+  const n = 4, k = 32, m = 8;
+  const at = { x: 1024, xq: 2048, xq8: 2560, scales: 2816, sums: 2880, w: 3072, wScales: 3328, y: 3456 };
+  const x = new Float32Array(memory.buffer, at.x, n * k);
+  for (let i = 0; i < n * k; i++) x[i] = ((i * 37) % 255) - 127;
+  for (let r = 0; r < n; r++) x[r * k] = r % 2 === 0 ? 127 : -127;
+  const nibble = (o: number, e: number) => (o === 0 ? 15 : (o * 7 + e * 5) % 16);
+  const bytes = new Uint8Array(memory.buffer, at.w, 2 * 64);
+  for (let o = 0; o < m; o++) {
+    for (let e = 0; e < 16; e++) {
+      const g = o >> 2, j = o & 3, q = e >> 2, t = e & 3;
+      bytes[g * 64 + q * 16 + 4 * j + t] = nibble(o, e) | (nibble(o, e + 16) << 4);
+    }
+  }
+  new Float32Array(memory.buffer, at.wScales, m).fill(1);
+  quantise(at.xq, at.xq8, at.scales, at.sums, at.x, n, k, 0, k);
+  matmul(at.y, at.xq, at.xq8, at.scales, at.sums, at.w, at.wScales, 0, n, k, m, 0, 0, m);
+  const y = new Float32Array(memory.buffer, at.y, n * m);
+  for (let r = 0; r < n; r++) {
+    for (let o = 0; o < m; o++) {
+      let want = 0;
+      for (let e = 0; e < k; e++) want += (nibble(o, e) - 8) * x[r * k + e];
+      if (y[r * m + o] !== want) return `matmul_q4_0_int8 row ${r} output ${o} is ${y[r * m + o]}, expected ${want}`;
     }
   }
   return null;

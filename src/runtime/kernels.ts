@@ -21,24 +21,29 @@ export const MASK_UPDATE_RECORD_BYTES = 16;
 export interface KernelExports {
   /**
    * Quantises columns [first,end) of every row of x[n,k] per block of 32 for the int8 matmuls: int16 values
-   * in [-127,127] at xq (n*k), f32 scales max|x|/127 at xScales (n*k/32), i32 block sums at xSums (n*k/32).
-   * k, first and end are multiples of 32.
+   * in [-127,127] at xq (n*k), the same values as int8 at xq8 (n*k, relaxed build only), f32 scales
+   * max|x|/127 at xScales (n*k/32), i32 block sums at xSums (n*k/32). k, first and end are multiples of 32.
    */
-  quantise_rows(xq: Pointer, xScales: Pointer, xSums: Pointer, x: Pointer, n: number, k: number, first: number, end: number): void;
-  /** y = silu(gate) * up as silu_mul, then quantised into xq/xScales/xSums as quantise_rows; cols, first, end multiples of 32. */
-  silu_mul_quantise(xq: Pointer, xScales: Pointer, xSums: Pointer, y: Pointer, gate: Pointer, up: Pointer, n: number, cols: number, first: number, end: number): void;
+  quantise_rows(xq: Pointer, xq8: Pointer, xScales: Pointer, xSums: Pointer, x: Pointer, n: number, k: number, first: number, end: number): void;
+  /** y = silu(gate) * up as silu_mul, then quantised into xq/xq8/xScales/xSums as quantise_rows; cols, first, end multiples of 32. */
+  silu_mul_quantise(xq: Pointer, xq8: Pointer, xScales: Pointer, xSums: Pointer, y: Pointer, gate: Pointer, up: Pointer, n: number, cols: number, first: number, end: number): void;
   /**
    * y[n,m] (+)= x @ W^T (+ bias) with x from quantise_rows and W packed by packQ8_0x4; exact i32 sums per block,
    * then f32. k % 32 == 0; columns [first,end), first % 4 == 0, end % 4 == 0 or end == m.
    */
   matmul_q8_0_int8(y: Pointer, xq: Pointer, xScales: Pointer, xSums: Pointer, w: Pointer, wScales: Pointer, bias: Pointer,
     n: number, k: number, m: number, accumulate: number, first: number, end: number): void;
-  /** As matmul_q8_0_int8 with W packed by packQ4_0x4. */
-  matmul_q4_0_int8(y: Pointer, xq: Pointer, xScales: Pointer, xSums: Pointer, w: Pointer, wScales: Pointer, bias: Pointer,
+  /**
+   * As matmul_q8_0_int8 with W packed by packQ4_0x4 in the order q4_0x4_order() names. The relaxed build
+   * reads the int8 activations at xq8, and the baseline build reads the int16 ones at xq.
+   */
+  matmul_q4_0_int8(y: Pointer, xq: Pointer, xq8: Pointer, xScales: Pointer, xSums: Pointer, w: Pointer, wScales: Pointer, bias: Pointer,
     n: number, k: number, m: number, accumulate: number, first: number, end: number): void;
+  /** The Q4_0x4 byte order this build's Q4_0 int8 kernels read: 0 pairs, 1 quads (see Q4_0X4_ORDERS). */
+  q4_0x4_order(): number;
   /** As embed_f32 from a table packed by packQ8_0x4 (m = vocabulary, k = dim). */
   embed_q8_0x4(y: Pointer, w: Pointer, wScales: Pointer, tokens: Pointer, n: number, dim: number, first: number, end: number): void;
-  /** As embed_f32 from a table packed by packQ4_0x4. */
+  /** As embed_f32 from a table packed by packQ4_0x4 in the order q4_0x4_order() names. */
   embed_q4_0x4(y: Pointer, w: Pointer, wScales: Pointer, tokens: Pointer, n: number, dim: number, first: number, end: number): void;
 
   /** y[n,m] (+)= x[n,k] @ W[m,k]^T (+ bias[m] if bias != 0); W packed by packF32Panels; columns [first,end), first % 8 == 0, end % 8 == 0 or end == m. */
@@ -202,12 +207,24 @@ export function packQ8_0x4(data: Uint8Array, scales: Float32Array, source: Uint8
   }
 }
 
+/** The Q4_0x4 byte orders, indexed by the kernel module's q4_0x4_order(). */
+export const Q4_0X4_ORDERS = ['pairs', 'quads'] as const;
+export type Q4_0x4Order = (typeof Q4_0X4_ORDERS)[number];
+
+/** Returns the Q4_0x4 byte order the kernels of `kernels` read. */
+export function q4Order(kernels: KernelExports): Q4_0x4Order {
+  const order = Q4_0X4_ORDERS[kernels.q4_0x4_order()];
+  if (!order) throw new Error(`The kernel module reports Q4_0x4 order ${kernels.q4_0x4_order()}, which this version does not know; rebuild with \`npm run build:wasm\`.`);
+  return order;
+}
+
 /**
  * Packs GGUF Q4_0 blocks (18 bytes per 32 values: f16 scale, 16 bytes with element i in the low nibble of
- * byte i and element i+16 in its high nibble) into the Q4_0x4 layout. In both layouts byte 2t+p of a block
- * holds elements 2t+p and 2t+p+16, so each output's bytes move unchanged. Outputs past m are zero.
+ * byte i and element i+16 in its high nibble) into the Q4_0x4 layout, in the byte order `order` (see
+ * assembly/matmul_int8.ts). In both orders a byte contains elements e and e+16 of one output, as in GGUF, so
+ * only the bytes move. Outputs past m are zero.
  */
-export function packQ4_0x4(data: Uint8Array, scales: Float32Array, source: Uint8Array, m: number, k: number): void {
+export function packQ4_0x4(data: Uint8Array, scales: Float32Array, source: Uint8Array, m: number, k: number, order: Q4_0x4Order): void {
   const blocks = checkX4('packQ4_0x4', source, 18, m, k);
   const half = halfValues();
   const groups = Math.ceil(m / 4);
@@ -218,11 +235,20 @@ export function packQ4_0x4(data: Uint8Array, scales: Float32Array, source: Uint8
     const lane = o & 3;
     for (let b = 0; b < blocks; b++) {
       const from = (o * blocks + b) * 18;
-      const to = (g * blocks + b) * 64 + lane * 2;
       scales[(g * blocks + b) * 4 + lane] = half[source[from] | (source[from + 1] << 8)];
-      for (let t = 0; t < 8; t++) {
-        data[to + t * 8] = source[from + 2 + 2 * t];
-        data[to + t * 8 + 1] = source[from + 3 + 2 * t];
+      if (order === 'pairs') {
+        // chunk t's 8 bytes hold source bytes 2t and 2t+1 of each output lane at bytes 2*lane and 2*lane+1
+        const to = (g * blocks + b) * 64 + lane * 2;
+        for (let t = 0; t < 8; t++) {
+          data[to + t * 8] = source[from + 2 + 2 * t];
+          data[to + t * 8 + 1] = source[from + 3 + 2 * t];
+        }
+      } else {
+        // chunk q's 16 bytes hold source bytes 4q..4q+3 of each output lane at bytes 4*lane..4*lane+3
+        const to = (g * blocks + b) * 64 + lane * 4;
+        for (let q = 0; q < 4; q++) {
+          for (let t = 0; t < 4; t++) data[to + q * 16 + t] = source[from + 2 + 4 * q + t];
+        }
       }
     }
   }

@@ -48,6 +48,7 @@ export function readsInt8(format: WeightFormat): boolean {
 /** Activations quantised per block of 32 for the int8 matmuls: int16 values, f32 scales, i32 block sums. */
 export interface QuantisedRows {
   values: number;  // (rows, width) int16
+  bytes: number;   // (rows, width) int8, the same values (written and read by the relaxed build only)
   scales: number;  // (rows, width/32) f32
   sums: number;    // (rows, width/32) i32
 }
@@ -254,13 +255,14 @@ export function planLayout(config: ModelConfig, tensors: Map<string, TensorInfo>
     normed: [],
     scratch: [],
     normedInt8: [],
-    ffnInt8: { values: 0, scales: 0, sums: 0 },
+    ffnInt8: { values: 0, bytes: 0, scales: 0, sums: 0 },
     firstLayer,
     embeds,
     head,
   };
   const quantisedRows = (rows: number, width: number): QuantisedRows => ({
     values: arena.take(rows * width * 2),
+    bytes: arena.take(rows * width),
     scales: arena.take(Math.ceil(rows * width / 32) * 4),
     sums: arena.take(Math.ceil(rows * width / 32) * 4),
   });

@@ -84,6 +84,7 @@ export function planMoeBuffers(config: ModelConfig, threads: number, maxRows: nu
   const groupElements = chunkRows * moe.expertsUsed * moe.expertFfn + sharedRows * moe.sharedFfn;
   const quantised = (elements: number): QuantisedRows => ({
     values: take(elements * 2),
+    bytes: take(elements),
     scales: take(Math.ceil(elements / 32) * 4),
     sums: take(Math.ceil(elements / 32) * 4),
   });
@@ -95,7 +96,7 @@ export function planMoeBuffers(config: ModelConfig, threads: number, maxRows: nu
     gatheredInt8: [],
     gate: take(groupElements * 4),
     up: take(groupElements * 4),
-    hiddenInt8: int8 ? quantised(groupElements) : { values: 0, scales: 0, sums: 0 },
+    hiddenInt8: int8 ? quantised(groupElements) : { values: 0, bytes: 0, scales: 0, sums: 0 },
     down: take(groupRows * hidden * 4),
   };
   for (let t = 0; t < threads; t++) {

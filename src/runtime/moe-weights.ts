@@ -2,7 +2,7 @@
 // into one 2-D matrix per expert and written to that expert's slot in the same formats as dense weights.
 import type { TensorInfo } from '../models/types.js';
 import type { MoeLayerSlots } from './moe-layout.js';
-import { writeMatrix, writeVector } from './weights.js';
+import { writeMatrix, writeVector, type WeightTarget } from './weights.js';
 
 export interface WeightJob {
   info: TensorInfo;
@@ -10,11 +10,11 @@ export interface WeightJob {
 }
 
 /** Writes expert e's bytes, the e-th equal part of a 3-D tensor's bytes, into slots[e]. */
-function writeExperts(memory: WebAssembly.Memory, slots: WeightSlotList, info: TensorInfo, bytes: Uint8Array): void {
+function writeExperts(target: WeightTarget, slots: WeightSlotList, info: TensorInfo, bytes: Uint8Array): void {
   const perExpert = bytes.byteLength / slots.length;
   slots.forEach((slot, e) => {
     const part: TensorInfo = { ...info, name: `${info.name} (expert ${e})`, shape: [slot.rows, slot.cols], byteLength: perExpert };
-    writeMatrix(memory, slot, part, bytes.subarray(e * perExpert, (e + 1) * perExpert));
+    writeMatrix(target, slot, part, bytes.subarray(e * perExpert, (e + 1) * perExpert));
   });
 }
 
@@ -22,17 +22,18 @@ type WeightSlotList = MoeLayerSlots['gate'];
 
 /** Lists the load jobs of one MoE layer; `require` returns a tensor or throws MISSING_TENSOR. */
 export function moeWeightJobs(
-  memory: WebAssembly.Memory, slots: MoeLayerSlots, prefix: string, require: (name: string) => TensorInfo,
+  target: WeightTarget, slots: MoeLayerSlots, prefix: string, require: (name: string) => TensorInfo,
 ): WeightJob[] {
+  const { memory } = target;
   const jobs: WeightJob[] = [];
   const matrix = (name: string, slot: MoeLayerSlots['router'] | null) => {
     if (!slot) return;
     const info = require(prefix + name);
-    jobs.push({ info, write: (bytes) => writeMatrix(memory, slot, info, bytes) });
+    jobs.push({ info, write: (bytes) => writeMatrix(target, slot, info, bytes) });
   };
   const experts = (name: string, list: WeightSlotList) => {
     const info = require(prefix + name);
-    jobs.push({ info, write: (bytes) => writeExperts(memory, list, info, bytes) });
+    jobs.push({ info, write: (bytes) => writeExperts(target, list, info, bytes) });
   };
 
   matrix('ffn_gate_inp.weight', slots.router);

@@ -39,9 +39,9 @@ export interface RoutingRecord {
   weights: Float32Array;  // (rows, expertsUsed) their weights
 }
 
-/** Byte offset of element `elements` of quantised rows (int16 values, one scale and one sum per 32). */
+/** Byte offset of element `elements` of quantised rows (int16 and int8 values, one scale and one sum per 32). */
 function quantisedAt(q: QuantisedRows, elements: number): QuantisedRows {
-  return { values: q.values + elements * 2, scales: q.scales + (elements / 32) * 4, sums: q.sums + (elements / 32) * 4 };
+  return { values: q.values + elements * 2, bytes: q.bytes + elements, scales: q.scales + (elements / 32) * 4, sums: q.sums + (elements / 32) * 4 };
 }
 
 export class MoeFeedForward {
@@ -125,7 +125,7 @@ export class MoeFeedForward {
     const int8Input = groups.some((g) => readsInt8(g.gate.format) || readsInt8(g.up.format));
     const gatheredInt8 = int8Input ? B.gatheredInt8[thread] : null;
     const totalRows = groups.reduce((sum, g) => sum + g.rows.length, 0);
-    if (gatheredInt8) k.quantise_rows(gatheredInt8.values, gatheredInt8.scales, gatheredInt8.sums, gathered, totalRows, hidden, 0, hidden);
+    if (gatheredInt8) k.quantise_rows(gatheredInt8.values, gatheredInt8.bytes, gatheredInt8.scales, gatheredInt8.sums, gathered, totalRows, hidden, 0, hidden);
 
     // gate, up and SwiGLU over this thread's columns of each group
     for (const group of groups) {
@@ -142,7 +142,7 @@ export class MoeFeedForward {
       this.matmul(up, x, xq, group.up, 0, n, 0, f0, f1);
       if (downInt8) {
         const h = quantisedAt(B.hiddenInt8, group.offset);
-        k.silu_mul_quantise(h.values, h.scales, h.sums, gate, gate, up, n, width, f0, f1);
+        k.silu_mul_quantise(h.values, h.bytes, h.scales, h.sums, gate, gate, up, n, width, f0, f1);
       } else {
         k.silu_mul(gate, gate, up, n, width, f0, f1);
       }

@@ -72,7 +72,7 @@ export class ForwardProgram {
         k.matmul_q8_0_int8(y, xq!.values, xq!.scales, xq!.sums, w.data, w.scales, bias, rows, w.cols, w.rows, accumulate, first, end);
         break;
       case 'q4_0x4':
-        k.matmul_q4_0_int8(y, xq!.values, xq!.scales, xq!.sums, w.data, w.scales, bias, rows, w.cols, w.rows, accumulate, first, end);
+        k.matmul_q4_0_int8(y, xq!.values, xq!.bytes, xq!.scales, xq!.sums, w.data, w.scales, bias, rows, w.cols, w.rows, accumulate, first, end);
         break;
     }
   }
@@ -87,7 +87,7 @@ export class ForwardProgram {
   private quantiseForThread(x: number, rows: number, width: number, ...weights: WeightSlot[]): QuantisedRows | null {
     const xq = this.normedInt8;
     if (!xq || !weights.some((w) => readsInt8(w.format))) return null;
-    this.kernels.quantise_rows(xq.values, xq.scales, xq.sums, x, rows, width, 0, width);
+    this.kernels.quantise_rows(xq.values, xq.bytes, xq.scales, xq.sums, x, rows, width, 0, width);
     return xq;
   }
 
@@ -205,7 +205,7 @@ export class ForwardProgram {
       const downInt8 = readsInt8(layer.down.format);
       if (fFirst < fEnd) {
         const q = L.ffnInt8;
-        if (downInt8) k.silu_mul_quantise(q.values, q.scales, q.sums, L.gate, L.gate, L.up, rows, ffn, fFirst, fEnd);
+        if (downInt8) k.silu_mul_quantise(q.values, q.bytes, q.scales, q.sums, L.gate, L.gate, L.up, rows, ffn, fFirst, fEnd);
         else k.silu_mul(L.gate, L.gate, L.up, rows, ffn, fFirst, fEnd);
       }
       this.barrier();

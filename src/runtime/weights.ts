@@ -5,7 +5,7 @@
 import { ModelFormatError, UnsupportedModelError } from '../errors.js';
 import { dequantize, repackQ4_0, repackQ8_0 } from '../formats/quant.js';
 import type { TensorInfo } from '../models/types.js';
-import { packF32Panels, packQ4_0x4, packQ8_0x4 } from './kernels.js';
+import { packF32Panels, packQ4_0x4, packQ8_0x4, type Q4_0x4Order } from './kernels.js';
 import { weightBytes, type WeightSlot } from './layout.js';
 
 function elementCount(info: TensorInfo): number {
@@ -37,8 +37,15 @@ export function writeVector(memory: WebAssembly.Memory, at: number, info: Tensor
   new Float32Array(memory.buffer, at, length).set(toFloat32(info, bytes));
 }
 
+/** Destination of the matrices: the memory, and the Q4_0x4 byte order of the kernel module that reads them. */
+export interface WeightTarget {
+  memory: WebAssembly.Memory;
+  q4Order: Q4_0x4Order;
+}
+
 /** Writes a matrix tensor into its slot; `packed` false stores f32 row-major (an untied f32 embedding). */
-export function writeMatrix(memory: WebAssembly.Memory, slot: WeightSlot, info: TensorInfo, bytes: Uint8Array, packed = true): void {
+export function writeMatrix(target: WeightTarget, slot: WeightSlot, info: TensorInfo, bytes: Uint8Array, packed = true): void {
+  const { memory } = target;
   const { rows, cols } = slot;
   if (info.shape.length !== 2 || info.shape[0] !== rows || info.shape[1] !== cols) {
     throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has shape [${info.shape}], expected [${rows}, ${cols}] for this config.`);
@@ -70,12 +77,14 @@ export function writeMatrix(memory: WebAssembly.Memory, slot: WeightSlot, info: 
     case 'q4_0x4': {
       const x4 = slot.format === 'q8_0x4';
       const { data, scales } = weightBytes(slot.format, rows, cols);
-      const pack = x4 ? packQ8_0x4 : packQ4_0x4;
       const blockBytes = x4 ? 34 : 18;
       if (info.type !== (x4 ? 'Q8_0' : 'Q4_0') || bytes.byteLength !== (rows * cols / 32) * blockBytes) {
         throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has ${bytes.byteLength} bytes of ${info.type}, expected ${(rows * cols / 32) * blockBytes} for [${rows}, ${cols}] in ${x4 ? 'Q8_0' : 'Q4_0'}.`);
       }
-      pack(new Uint8Array(memory.buffer, slot.data, data), new Float32Array(memory.buffer, slot.scales, scales / 4), bytes, rows, cols);
+      const dataView = new Uint8Array(memory.buffer, slot.data, data);
+      const scaleView = new Float32Array(memory.buffer, slot.scales, scales / 4);
+      if (x4) packQ8_0x4(dataView, scaleView, bytes, rows, cols);
+      else packQ4_0x4(dataView, scaleView, bytes, rows, cols, target.q4Order);
       return;
     }
     case 'f16':
