@@ -115,9 +115,9 @@ function sections(report: BenchReport): Section[] {
     },
     {
       title: 'Load time and peak RSS (fresh process, 1 thread, context 1024)',
-      header: ['model', 'activations', 'file', 'weights', 'KV cache', 'load s', 'peak RSS', 'process before load', 'RSS / (weights + KV)'],
+      header: ['model', 'activations', 'file', 'weights', 'KV cache', 'load s', 'peak RSS', 'process before load', 'RSS / (weights + KV)', 'growth / (weights + KV)'],
       rows: report.memory.map((m) => [m.model, m.int8 ? 'int8' : 'f32', mib(m.fileBytes), mib(m.weightBytes), mib(m.kvCacheBytes), fixed(m.loadMs / 1000, 2),
-        mib(m.peakRssBytes), mib(m.baselineRssBytes), fixed(m.rssRatio, 2) + 'x']),
+        mib(m.peakRssBytes), mib(m.baselineRssBytes), fixed(m.rssRatio, 2) + 'x', fixed(m.growthRatio, 2) + 'x']),
     },
     {
       title: 'Targets',

@@ -70,11 +70,11 @@ if (!quick) scaling.push(await runScaling(models.f32, { int8: false, block: 32, 
 
 progress('load time and peak RSS');
 const memory: MemoryFigure[] = [];
-memory.push(runMemory(main, { int8: true, contextLength: 1024 }));
+memory.push(await runMemory(main, { int8: true, contextLength: 1024 }));
 if (!quick) {
-  memory.push(runMemory(models.q4, { int8: true, contextLength: 1024 }));
-  memory.push(runMemory(models.f32, { int8: false, contextLength: 1024 }));
-  memory.push(runMemory(models.sdar, { int8: true, contextLength: 1024 }));
+  memory.push(await runMemory(models.q4, { int8: true, contextLength: 1024 }));
+  memory.push(await runMemory(models.f32, { int8: false, contextLength: 1024 }));
+  memory.push(await runMemory(models.sdar, { int8: true, contextLength: 1024 }));
 }
 
 const report: BenchReport = {

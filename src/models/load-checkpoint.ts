@@ -4,7 +4,7 @@
 
 import { ModelFormatError, UnsupportedModelError } from '../errors.js';
 import { readGguf, type GgufFile } from '../formats/gguf.js';
-import { ENGINE_TENSOR_TYPES, findNonFinite, isEngineTensorType } from '../formats/quant.js';
+import { ENGINE_TENSOR_TYPES, findNonFinite, ggmlTypeByName, isEngineTensorType } from '../formats/quant.js';
 import {
   checkShards,
   hfToGgufName,
@@ -91,6 +91,7 @@ async function openGgufCheckpoint(source: ByteSource): Promise<Checkpoint> {
       shape: t.shape,
       byteLength,
       read: () => readFinite(source, t.name, t.type.name as TensorType, offset, byteLength),
+      readRange: (begin, length) => readFinite(source, t.name, t.type.name as TensorType, offset + begin, length, begin),
     });
   }
   const config = configFromGguf(gguf.metadata, gguf.tensors);
@@ -113,11 +114,18 @@ async function openGgufCheckpoint(source: ByteSource): Promise<Checkpoint> {
  * Reads a tensor's bytes and rejects NaN or infinite weights (or quantisation scales), which would turn
  * every forward into NaN. `name` is the tensor's name in the file.
  */
-async function readFinite(source: ByteSource, name: string, type: TensorType, offset: number, byteLength: number): Promise<Uint8Array> {
+/**
+ * Reads byteLength bytes at offset and throws NON_FINITE_WEIGHT if they contain NaN or infinity. The bytes
+ * start `tensorByte` bytes into the tensor, which places the reported element or block index.
+ */
+async function readFinite(
+  source: ByteSource, name: string, type: TensorType, offset: number, byteLength: number, tensorByte = 0,
+): Promise<Uint8Array> {
   const bytes = await source.read(offset, byteLength);
-  const index = findNonFinite(type, bytes);
-  if (index >= 0) {
+  const found = findNonFinite(type, bytes);
+  if (found >= 0) {
     const unit = type === 'F32' || type === 'F16' || type === 'BF16' ? 'element' : `${type} block`;
+    const index = found + tensorByte / (ggmlTypeByName(type)?.blockBytes ?? 1);
     throw new ModelFormatError(
       'NON_FINITE_WEIGHT',
       `${source.name}: tensor "${name}" (${type}) holds NaN or infinity at ${unit} ${index}. The checkpoint is ` +
@@ -162,7 +170,8 @@ async function openHfFolder(location: string | ModelFolder): Promise<Checkpoint>
         }
         const { source, offset, byteLength } = t;
         const read = () => readFinite(source, t.name, t.type, offset, byteLength);
-        tensors.set(name, { name, type: t.type, shape: t.shape, byteLength, read });
+        const readRange = (begin: number, length: number) => readFinite(source, t.name, t.type, offset + begin, length, begin);
+        tensors.set(name, { name, type: t.type, shape: t.shape, byteLength, read, readRange });
       }
     }
     stackExperts(tensors, folder);

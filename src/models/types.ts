@@ -81,6 +81,11 @@ export interface TensorInfo {
   shape: number[];
   byteLength: number;
   read(): Promise<Uint8Array>;
+  /**
+   * Reads bytes [begin, begin + length) of the stored tensor. Present where the tensor is one range of a
+   * file, so that a large tensor can be placed part by part without holding all of its bytes at once.
+   */
+  readRange?(begin: number, length: number): Promise<Uint8Array>;
 }
 
 /** A checkpoint before it is placed in wasm memory. */

@@ -10,7 +10,7 @@ import { chooseThreads, defaultLog, logThreadChoice, threadSupport } from './pla
 import { yieldToEventLoop } from './event-loop.js';
 import { ThreadPool } from './pool.js';
 import { ForwardProgram } from './program.js';
-import { writeMatrix, writeVector, type WeightTarget } from './weights.js';
+import { matrixRowBytes, writeMatrix, writeMatrixRows, writeVector, type WeightTarget } from './weights.js';
 import { moeWeightJobs } from './moe-weights.js';
 import { allocateShardMemory, copyStepInputs, describeShards, hostMemoryBytes, planShards, ShardedProgram } from './shards.js';
 
@@ -55,12 +55,19 @@ export interface EngineOptions {
    * before any allocation. Default: the machine's physical memory on Node, no limit elsewhere.
    */
   maxMemoryBytes?: number;
+  /**
+   * Bytes read at a time for a large tensor (an embedding table), which is placed part by part so that
+   * loading keeps only one part of its file bytes in memory. Default 16 MiB.
+   */
+  loadPartBytes?: number;
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
 }
 
 const MASK_KIND = { full: 0, causal: 1, 'block-causal': 2 } as const;
 const LOGITS_BUDGET_BYTES = 64 * 2 ** 20;
+/** Default of EngineOptions.loadPartBytes. */
+const LOAD_PART_BYTES = 16 * 2 ** 20;
 
 function checkPositive(name: string, value: number | undefined): void {
   if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
@@ -141,6 +148,7 @@ export class WasmEngine implements ForwardEngine {
     checkPositive('maxRows', options.maxRows);
     checkPositive('maxShardBytes', options.maxShardBytes);
     checkPositive('maxMemoryBytes', options.maxMemoryBytes);
+    checkPositive('loadPartBytes', options.loadPartBytes);
     const choice = chooseThreads(await threadSupport(), options.threads);
     logThreadChoice(choice, options.log);
     const threads = choice.threads;
@@ -286,7 +294,7 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
   const { memory } = target;
   const config = layout.config;
   const tensors = checkpoint.tensors;
-  const jobs: { info: TensorInfo; write: (bytes: Uint8Array) => void }[] = [];
+  const jobs: { info: TensorInfo; write: (bytes: Uint8Array) => void; load?: () => Promise<void> }[] = [];
   const require = (name: string): TensorInfo => {
     const info = tensors.get(name);
     if (!info) throw new ModelFormatError('MISSING_TENSOR', `Tensor ${name} is missing from the checkpoint; the ${config.family} family needs it.`);
@@ -295,7 +303,24 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
   const matrix = (name: string, slot: Parameters<typeof writeMatrix>[1], packed = true) => {
     if (slot.rows === 0) return;  // not in this memory (a shard without it, or an MoE layer's dense FFN)
     const info = require(name);
-    jobs.push({ info, write: (bytes) => writeMatrix(target, slot, info, bytes, packed) });
+    const write = (bytes: Uint8Array) => writeMatrix(target, slot, info, bytes, packed);
+    const { readRange } = info;
+    const partBytes = options.loadPartBytes ?? LOAD_PART_BYTES;
+    if (!readRange || info.byteLength <= partBytes) {
+      jobs.push({ info, write });
+      return;
+    }
+    // A large tensor (an embedding table) is read and placed in parts of whole f32 panels and x4 groups, so
+    // the process never keeps all of its file bytes next to the placed copy.
+    const rowBytes = matrixRowBytes(info, slot.cols);
+    const partRows = Math.max(8, Math.floor(partBytes / rowBytes / 8) * 8);
+    const load = async () => {
+      for (let first = 0; first < slot.rows; first += partRows) {
+        const count = Math.min(partRows, slot.rows - first);
+        writeMatrixRows(target, slot, info, await readRange.call(info, first * rowBytes, count * rowBytes), first, packed);
+      }
+    };
+    jobs.push({ info, write, load });
   };
   const vector = (name: string, at: number, length: number) => {
     if (at === 0) return;
@@ -330,7 +355,8 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
   let loadedBytes = 0;
   for (const job of jobs) {
     if (options.signal?.aborted) throw new AbortError('Loading the model was aborted.');
-    job.write(await job.info.read());
+    if (job.load) await job.load();
+    else job.write(await job.info.read());
     loadedBytes += job.info.byteLength;
     options.onProgress?.({ loadedBytes, totalBytes, tensor: job.info.name });
   }

@@ -3,7 +3,7 @@
 // groups of 4 rows for the int8 matmuls. F16/BF16 stay u16, and every other quantisation is dequantised
 // to f32 and packed. Vectors (norms, biases) become f32.
 import { ModelFormatError, UnsupportedModelError } from '../errors.js';
-import { dequantize, repackQ4_0, repackQ8_0 } from '../formats/quant.js';
+import { dequantize, ggmlTypeByName, repackQ4_0, repackQ8_0 } from '../formats/quant.js';
 import type { TensorInfo } from '../models/types.js';
 import { packF32Panels, packQ4_0x4, packQ8_0x4, type Q4_0x4Order } from './kernels.js';
 import { weightBytes, type WeightSlot } from './layout.js';
@@ -43,56 +43,94 @@ export interface WeightTarget {
   q4Order: Q4_0x4Order;
 }
 
-/** Writes a matrix tensor into its slot; `packed` false stores f32 row-major (an untied f32 embedding). */
-export function writeMatrix(target: WeightTarget, slot: WeightSlot, info: TensorInfo, bytes: Uint8Array, packed = true): void {
-  const { memory } = target;
+/** Bytes of one row of a [rows, cols] tensor of `info`'s type. */
+export function matrixRowBytes(info: TensorInfo, cols: number): number {
+  const type = ggmlTypeByName(info.type);
+  if (!type || cols % type.blockSize !== 0) {
+    throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has ${cols} columns, which do not split into ${info.type} blocks.`);
+  }
+  return (cols / type.blockSize) * type.blockBytes;
+}
+
+function checkShape(info: TensorInfo, slot: WeightSlot): void {
   const { rows, cols } = slot;
   if (info.shape.length !== 2 || info.shape[0] !== rows || info.shape[1] !== cols) {
     throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has shape [${info.shape}], expected [${rows}, ${cols}] for this config.`);
   }
+}
+
+/** Writes a matrix tensor into its slot; `packed` false stores f32 row-major (an untied f32 embedding). */
+export function writeMatrix(target: WeightTarget, slot: WeightSlot, info: TensorInfo, bytes: Uint8Array, packed = true): void {
+  checkShape(info, slot);
+  const expected = slot.rows * matrixRowBytes(info, slot.cols);
+  if (bytes.byteLength !== expected) {
+    throw new ModelFormatError('SHAPE_MISMATCH',
+      `Tensor ${info.name} has ${bytes.byteLength} bytes, expected ${expected} for [${slot.rows}, ${slot.cols}] in ${info.type}.`);
+  }
+  writeMatrixRows(target, slot, info, bytes, 0, packed);
+}
+
+/**
+ * Writes rows [firstRow, firstRow + count) of a matrix tensor into its slot, where `bytes` contains exactly
+ * those rows. firstRow is a multiple of 8, so that a part starts on an f32 panel and on a group of the x4
+ * layouts. Writing every row once, in any order of parts, gives the same memory as writeMatrix.
+ */
+export function writeMatrixRows(
+  target: WeightTarget, slot: WeightSlot, info: TensorInfo, bytes: Uint8Array, firstRow: number, packed = true,
+): void {
+  const { memory } = target;
+  const { rows, cols } = slot;
+  checkShape(info, slot);
+  const rowBytes = matrixRowBytes(info, cols);
+  const count = bytes.byteLength / rowBytes;
+  if (!Number.isInteger(count) || firstRow % 8 !== 0 || firstRow + count > rows) {
+    throw new ModelFormatError('SHAPE_MISMATCH',
+      `Tensor ${info.name} (${info.type} [${rows}, ${cols}]): ${bytes.byteLength} bytes from row ${firstRow} are not whole rows of ${rowBytes} bytes within the tensor.`);
+  }
+  const blocks = cols / 32;
   switch (slot.format) {
     case 'f32': {
-      const values = toFloat32(info, bytes);
+      const values = info.type === 'F32' && bytes.byteOffset % 4 === 0
+        ? new Float32Array(bytes.buffer, bytes.byteOffset, count * cols)
+        : dequantize(info.type, bytes, count * cols);
       if (packed) {
-        const length = Math.ceil(rows / 8) * 8 * cols;
-        packF32Panels(new Float32Array(memory.buffer, slot.data, length), values, rows, cols);
+        const length = Math.ceil(count / 8) * 8 * cols;
+        packF32Panels(new Float32Array(memory.buffer, slot.data + firstRow * cols * 4, length), values, count, cols);
       } else {
-        new Float32Array(memory.buffer, slot.data, rows * cols).set(values);
+        new Float32Array(memory.buffer, slot.data + firstRow * cols * 4, count * cols).set(values);
       }
       return;
     }
     case 'q8_0': {
-      const { qs, scales } = repackQ8_0(bytes, rows, cols);
-      new Int8Array(memory.buffer, slot.data, rows * cols).set(qs);
-      new Float32Array(memory.buffer, slot.scales, scales.length).set(scales);
+      const { qs, scales } = repackQ8_0(bytes, count, cols);
+      new Int8Array(memory.buffer, slot.data + firstRow * cols, count * cols).set(qs);
+      new Float32Array(memory.buffer, slot.scales + firstRow * blocks * 4, scales.length).set(scales);
       return;
     }
     case 'q4_0': {
-      const { qs, scales } = repackQ4_0(bytes, rows, cols);
-      new Uint8Array(memory.buffer, slot.data, qs.length).set(qs);
-      new Float32Array(memory.buffer, slot.scales, scales.length).set(scales);
+      const { qs, scales } = repackQ4_0(bytes, count, cols);
+      new Uint8Array(memory.buffer, slot.data + firstRow * cols / 2, qs.length).set(qs);
+      new Float32Array(memory.buffer, slot.scales + firstRow * blocks * 4, scales.length).set(scales);
       return;
     }
     case 'q8_0x4':
     case 'q4_0x4': {
       const x4 = slot.format === 'q8_0x4';
-      const { data, scales } = weightBytes(slot.format, rows, cols);
-      const blockBytes = x4 ? 34 : 18;
-      if (info.type !== (x4 ? 'Q8_0' : 'Q4_0') || bytes.byteLength !== (rows * cols / 32) * blockBytes) {
-        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has ${bytes.byteLength} bytes of ${info.type}, expected ${(rows * cols / 32) * blockBytes} for [${rows}, ${cols}] in ${x4 ? 'Q8_0' : 'Q4_0'}.`);
+      if (info.type !== (x4 ? 'Q8_0' : 'Q4_0')) {
+        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} is ${info.type}, expected ${x4 ? 'Q8_0' : 'Q4_0'} for its ${slot.format} slot.`);
       }
-      const dataView = new Uint8Array(memory.buffer, slot.data, data);
-      const scaleView = new Float32Array(memory.buffer, slot.scales, scales / 4);
-      if (x4) packQ8_0x4(dataView, scaleView, bytes, rows, cols);
-      else packQ4_0x4(dataView, scaleView, bytes, rows, cols, target.q4Order);
+      // Rows past the tensor's last row are zero padding of its last group of 4.
+      const { data, scales } = weightBytes(slot.format, count, cols);
+      const groupBytes = blocks * (x4 ? 128 : 64);
+      const dataView = new Uint8Array(memory.buffer, slot.data + (firstRow / 4) * groupBytes, data);
+      const scaleView = new Float32Array(memory.buffer, slot.scales + (firstRow / 4) * blocks * 16, scales / 4);
+      if (x4) packQ8_0x4(dataView, scaleView, bytes, count, cols);
+      else packQ4_0x4(dataView, scaleView, bytes, count, cols, target.q4Order);
       return;
     }
     case 'f16':
     case 'bf16':
-      if (bytes.byteLength !== rows * cols * 2) {
-        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has ${bytes.byteLength} bytes, expected ${rows * cols * 2} for [${rows}, ${cols}] in ${info.type}.`);
-      }
-      new Uint8Array(memory.buffer, slot.data, bytes.byteLength).set(bytes);
+      new Uint8Array(memory.buffer, slot.data + firstRow * cols * 2, bytes.byteLength).set(bytes);
       return;
     default:
       throw new UnsupportedModelError('UNSUPPORTED_TENSOR', `No kernel reads the weight format ${slot.format as string} of ${info.name}.`);
