@@ -61,7 +61,7 @@ Flags:
   --prompt TEXT            prompt text (required)
   --chat                   wrap the prompt as a user message in the model's chat template
   --threads N              threads per forward (default: available cores, at most 8)
-  --int8                   Q8_0/Q4_0 matmuls on int8 activations: 2-3x faster, logits off f32 by ~0.1
+  --int8                   quantised matmuls on int8 activations: 2-3x faster, logits off f32 by ~0.1
   --show-canvas            redraw the canvas after every forward, masks shown as ░
                            (one line per forward when stdout is not a terminal)
   -h, --help               print this help
@@ -78,7 +78,7 @@ Flags:
   --model PATH             GGUF file or Hugging Face folder (default: the embedded model)
   --system TEXT            system message at the start of the conversation
   --threads N              threads per forward (default: available cores, at most 8)
-  --int8                   Q8_0/Q4_0 matmuls on int8 activations: 2-3x faster, logits off f32 by ~0.1
+  --int8                   quantised matmuls on int8 activations: 2-3x faster, logits off f32 by ~0.1
   --show-canvas            redraw the canvas after every forward, masks shown as ░
   -h, --help               print this help
 
@@ -95,7 +95,7 @@ Flags:
   --attention KIND         causal, full, or block:N for block-causal with block length N
                            (default: the model's own attention)
   --threads N              threads per forward (default: available cores, at most 8)
-  --int8                   Q8_0/Q4_0 matmuls on int8 activations: 2-3x faster, logits off f32 by ~0.1
+  --int8                   quantised matmuls on int8 activations: 2-3x faster, logits off f32 by ~0.1
   -h, --help               print this help`;
 
 // ---------------------------------------------------------------------------------------------------

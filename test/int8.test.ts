@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import { openCheckpoint } from '../src/models/load-checkpoint.js';
 import type { AttentionKind } from '../src/models/types.js';
 import { WasmEngine } from '../src/runtime/engine.js';
+import { planLayout } from '../src/runtime/layout.js';
 import { chooseKernelBuild } from '../src/runtime/kernel-build.js';
 import { instantiateKernels, packQ4_0x4, packQ8_0x4, q4Order, x4Bytes, type KernelExports } from '../src/runtime/kernels.js';
 import * as ref from './reference/kernels.js';
@@ -345,6 +346,8 @@ const modelCases: { model: string; reference: string; attention: AttentionKind }
   { model: 'small-qwen3/small-qwen3-Q4_0.gguf', reference: 'small-qwen3/reference-dequantized-Q4_0.json', attention: 'causal' },
   { model: 'small-dream/small-dream-Q8_0.gguf', reference: 'small-dream/reference-dequantized-Q8_0.json', attention: 'full' },
   { model: 'small-llada/small-llada-Q4_0.gguf', reference: 'small-llada/reference-dequantized-Q4_0.json', attention: 'full' },
+  // K-quants are requantised to Q8_0 for the int8 matmuls.
+  { model: 'small-qwen3/small-qwen3-Q4_K_M.gguf', reference: 'small-qwen3/reference-dequantized-Q4_K_M.json', attention: 'causal' },
 ];
 
 async function int8Logits(model: string, ids: number[], attention: AttentionKind, threads: number): Promise<{ logits: Float32Array; argmax: Int32Array; vocab: number }> {
@@ -379,6 +382,20 @@ for (const c of modelCases) {
     assert.ok(argmaxAgree >= reference.logits.length - 1, `argmax agrees on ${argmaxAgree} of ${reference.logits.length} rows`);
   });
 }
+
+test('K-quants load as Q8_0 under int8', async () => {
+  const checkpoint = await openCheckpoint(fixture('small-qwen3/small-qwen3-Q4_K_M.gguf'));
+  try {
+    const exact = planLayout(checkpoint.config, checkpoint.tensors, { threads: 1, contextLength: 64, maxRows: 64, maxLogitRows: 64 });
+    const int8 = planLayout(checkpoint.config, checkpoint.tensors, { threads: 1, contextLength: 64, maxRows: 64, maxLogitRows: 64, int8: true });
+    assert.is(exact.layers[0].gate.format, 'f32');
+    assert.is(int8.layers[0].gate.format, 'q8_0x4');
+    // Q8_0 with f32 scales takes 9 bits per weight against 32 for f32.
+    assert.ok(int8.weightBytes < exact.weightBytes * 0.4, `int8 weights ${int8.weightBytes} bytes, f32 ${exact.weightBytes}`);
+  } finally {
+    await checkpoint.close();
+  }
+});
 
 test('int8 logits identical on 1 and 2 threads', async () => {
   const reference = JSON.parse(readFileSync(fixture('small-qwen3/reference-dequantized-Q4_0.json'), 'utf8')) as { ids: number[] };

@@ -8,7 +8,7 @@ import { ModelFormatError } from '../src/errors.js';
 import {
   bf16ToF32, dequantize, dequantizeBF16, dequantizeF16, dequantizeQ4_0, dequantizeQ4_1, dequantizeQ4_K, dequantizeQ5_0,
   dequantizeQ5_1, dequantizeQ5_K, dequantizeQ6_K, dequantizeQ8_0, dequantizeQ8_K, f16ToF32, f32ToBf16, f32ToF16,
-  findNonFinite, ggmlTypeById, repackQ4_0, repackQ8_0,
+  findNonFinite, ggmlTypeById, quantizeQ8_0 as quantizeQ8_0Library, repackQ4_0, repackQ8_0,
 } from '../src/formats/quant.js';
 import { openCheckpoint } from '../src/models/load-checkpoint.js';
 
@@ -155,6 +155,27 @@ test('Q8_0 block decodes signed bytes', () => {
   for (let j = 0; j < 32; j++) block[2 + j] = (j * 8 - 128) & 0xff;
   const out = dequantizeQ8_0(block, 32);
   for (let j = 0; j < 32; j++) assert.is(out[j], (j * 8 - 128) * 0.25);
+});
+
+test('library quantizeQ8_0 rounds half away from zero', () => {
+  // Block 0 contains +-127 (so d = 1), the ties +-2.5 and multiples of 0.4375. Block 1 is zero, and
+  // block 2 is random: each of its values lands within d / 2 of its level.
+  const values = new Float32Array(96);
+  for (let i = 4; i < 32; i++) values[i] = (i - 16) * 0.4375;
+  values.set([127, -127, 2.5, -2.5], 0);
+  const random = seeded(9);
+  for (let i = 64; i < 96; i++) values[i] = (random() - 0.5) * 6;
+  const blocks = quantizeQ8_0Library(values);
+  assert.is(blocks.length, 3 * 34);
+  const decoded = dequantizeQ8_0(blocks, 96);
+  assert.is(f16ToF32(blocks[0] | (blocks[1] << 8)), 1);
+  assert.is(decoded[2], 3, '2.5 rounds away from zero');
+  assert.is(decoded[3], -3, '-2.5 rounds away from zero');
+  for (let i = 4; i < 32; i++) assert.is(decoded[i], Math.sign(values[i]) * Math.round(Math.abs(values[i])), `element ${i}`);
+  for (let i = 32; i < 64; i++) assert.is(decoded[i], 0, `zero block element ${i}`);
+  const d = f16ToF32(blocks[68] | (blocks[69] << 8));
+  for (let i = 64; i < 96; i++) assert.ok(Math.abs(decoded[i] - values[i]) <= d * 0.5 + 1e-6, `element ${i}: ${decoded[i]} vs ${values[i]}`);
+  assert.throws(() => quantizeQ8_0Library(new Float32Array(40)), /multiple of 32/);
 });
 
 /** Returns 12 scale bytes for the hand-built Q4_K/Q5_K blocks and the 6-bit (scale, min) pairs they encode. */

@@ -532,6 +532,32 @@ function checkMatrix(name: string, bytes: Uint8Array, rows: number, cols: number
   return checkBlocks(name, bytes, rows * cols, 32, blockBytes);
 }
 
+/**
+ * Quantises values to GGUF Q8_0 blocks (34 bytes per 32 values), as llama.cpp's reference quantiser does:
+ * d = max|x| / 127 stored as f16, q = x / d rounded half away from zero. count is a multiple of 32.
+ */
+export function quantizeQ8_0(values: Float32Array, count = values.length): Uint8Array {
+  if (count % 32 !== 0 || count > values.length) {
+    throw new RangeError(`quantizeQ8_0: count ${count} is not a multiple of 32 within ${values.length} values`);
+  }
+  const out = new Uint8Array((count / 32) * 34);
+  for (let b = 0; b < count / 32; b++) {
+    let largest = 0;
+    for (let i = 0; i < 32; i++) largest = Math.max(largest, Math.abs(values[b * 32 + i]));
+    const d = Math.fround(largest / 127);
+    const inverse = d !== 0 ? Math.fround(1 / d) : 0;
+    const bits = f32ToF16(d);
+    out[b * 34] = bits & 0xff;
+    out[b * 34 + 1] = bits >> 8;
+    for (let i = 0; i < 32; i++) {
+      const scaled = Math.fround(values[b * 32 + i] * inverse);
+      const q = Math.sign(scaled) * Math.round(Math.abs(scaled));
+      out[b * 34 + 2 + i] = q & 0xff;
+    }
+  }
+  return out;
+}
+
 /** Splits row-major Q8_0 blocks into one int8 per element and one float32 scale per 32 elements. */
 export function repackQ8_0(bytes: Uint8Array, rows: number, cols: number): { qs: Int8Array; scales: Float32Array } {
   const blocks = checkMatrix('Q8_0', bytes, rows, cols, 34);

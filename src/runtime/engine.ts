@@ -41,7 +41,8 @@ export interface EngineOptions {
   maxRows?: number;
   /**
    * Multiply Q8_0 and Q4_0 weights by activations quantised to int8 per block of 32 (2-3x faster matmuls,
-   * logits no longer match an f32 reference to 1e-4). Default false.
+   * logits no longer match an f32 reference to 1e-4). Other quantisations (K-quants, Q4_1, Q5_0, Q5_1)
+   * are then requantised to Q8_0 at load instead of dequantised to f32. Default false.
    */
   int8?: boolean;
   /**

@@ -130,15 +130,17 @@ export interface LayoutOptions {
 
 /**
  * Format a stored tensor type takes in memory: quantised blocks the kernels read natively stay as they are,
- * in the x4 layouts when `int8` is set.
+ * in the x4 layouts when `int8` is set. Other quantisations (K-quants, Q4_1, Q5_0, Q5_1) are dequantised
+ * to f32 at load, or with `int8` requantised to Q8_0, which keeps them near their file size.
  */
 export function weightFormatFor(type: TensorType, int8 = false): WeightFormat {
   switch (type) {
     case 'Q8_0': return int8 ? 'q8_0x4' : 'q8_0';
     case 'Q4_0': return int8 ? 'q4_0x4' : 'q4_0';
+    case 'F32': return 'f32';
     case 'F16': return 'f16';
     case 'BF16': return 'bf16';
-    default: return 'f32';  // F32 itself, and every other quantisation, dequantised at load
+    default: return int8 ? 'q8_0x4' : 'f32';
   }
 }
 

@@ -1,9 +1,9 @@
 // Placing checkpoint tensors into wasm memory in the formats the kernels read. F32 matrices are packed in
 // panels of 8 rows. Q8_0/Q4_0 are split into int8/nibble rows and f32 block scales, or interleaved in
 // groups of 4 rows for the int8 matmuls. F16/BF16 stay u16, and every other quantisation is dequantised
-// to f32 and packed. Vectors (norms, biases) become f32.
+// to f32 and packed, or requantised to Q8_0 for the int8 matmuls. Vectors (norms, biases) become f32.
 import { ModelFormatError, UnsupportedModelError } from '../errors.js';
-import { dequantize, ggmlTypeByName, repackQ4_0, repackQ8_0 } from '../formats/quant.js';
+import { dequantize, ggmlTypeByName, quantizeQ8_0, repackQ4_0, repackQ8_0 } from '../formats/quant.js';
 import type { TensorInfo } from '../models/types.js';
 import { packF32Panels, packQ4_0x4, packQ8_0x4, type Q4_0x4Order } from './kernels.js';
 import { weightBytes, type WeightSlot } from './layout.js';
@@ -116,15 +116,17 @@ export function writeMatrixRows(
     case 'q8_0x4':
     case 'q4_0x4': {
       const x4 = slot.format === 'q8_0x4';
-      if (info.type !== (x4 ? 'Q8_0' : 'Q4_0')) {
-        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} is ${info.type}, expected ${x4 ? 'Q8_0' : 'Q4_0'} for its ${slot.format} slot.`);
+      if (!x4 && info.type !== 'Q4_0') {
+        throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} is ${info.type}, expected Q4_0 for its ${slot.format} slot.`);
       }
+      // Other quantisations reach a Q8_0 slot requantised (see weightFormatFor).
+      const blockBytes = x4 && info.type !== 'Q8_0' ? quantizeQ8_0(dequantize(info.type, bytes, count * cols)) : bytes;
       // Rows past the tensor's last row are zero padding of its last group of 4.
       const { data, scales } = weightBytes(slot.format, count, cols);
       const groupBytes = blocks * (x4 ? 128 : 64);
       const dataView = new Uint8Array(memory.buffer, slot.data + (firstRow / 4) * groupBytes, data);
       const scaleView = new Float32Array(memory.buffer, slot.scales + (firstRow / 4) * blocks * 16, scales / 4);
-      if (x4) packQ8_0x4(dataView, scaleView, bytes, count, cols);
+      if (x4) packQ8_0x4(dataView, scaleView, blockBytes, count, cols);
       else packQ4_0x4(dataView, scaleView, bytes, count, cols, target.q4Order);
       return;
     }
