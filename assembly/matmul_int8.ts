@@ -22,7 +22,7 @@
 //   chunk q (0..3) is 16 bytes: byte 4j+t contains element 4q+t of output 4g+j in its low nibble and
 //   element 16+4q+t in its high nibble. i16x8.relaxed_dot_i8x16_i7x16_s multiplies 16 int8 activations (a quad
 //   splatted) by 16 nibbles, which are in [0, 15] and so within the i7 operand's exact range, and sums
-//   pairs into i16. A block's 8 such products per lane stay below 8 * 2 * 15 * 127 = 30480, so they
+//   pairs into i16. A block's 8 such products per lane are at most 8 * 2 * 15 * 127 = 30480, so they
 //   accumulate in i16 and widen to i32 once per block: about half the instructions of the pair order.
 //   quantise_rows also writes the int8 values (xq8) for this kernel.
 

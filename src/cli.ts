@@ -123,7 +123,7 @@ function numberFlag(flag: string, value: string | undefined): number | undefined
 function parseTokens(value: string): number[] {
   return value.split(',').map((part, i) => {
     const id = Number(part.trim());
-    if (part.trim() === '' || !Number.isInteger(id) || id < 0) {
+    if (!/^\d+$/.test(part.trim()) || !Number.isSafeInteger(id)) {
       throw new ConfigError('INVALID_OPTION', `Invalid --tokens entry ${i} '${part}': expected a non-negative integer id.`);
     }
     return id;

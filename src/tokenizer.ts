@@ -149,7 +149,14 @@ export class TextTokenizer {
    */
   encode(text: string, options: EncodeOptions = {}): number[] {
     const wellFormed = text.replace(LONE_SURROGATE, '\uFFFD');
-    return this.inner.encode(wellFormed, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    try {
+      return this.inner.encode(wellFormed, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    } catch (error) {
+      // The tokenizer library reads some settings only when it first encodes, so a malformed
+      // tokenizer.json can pass construction and fail here.
+      throw new ConfigError('INVALID_TOKENIZER',
+        `Encoding failed, so the tokenizer's configuration is invalid: ${errorMessage(error)}. Check its pre_tokenizer and normalizer settings, or download tokenizer.json again.`, { cause: error });
+    }
   }
 
   /**

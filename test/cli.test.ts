@@ -87,6 +87,14 @@ test('chat answers every line of stdin', () => {
   assert.is(summaries.length, 2, `one summary per turn in: ${run.stderr}`);
 });
 
+test('token ids must be plain decimal integers', () => {
+  for (const tokens of ['0x10', '1e2', '1,,2', '-1']) {
+    const run = dllm('logits', '--model', fixture('sdar-tiny/sdar-tiny-f32.gguf'), `--tokens=${tokens}`);
+    assert.is(run.code, 1, `--tokens ${tokens}`);
+    assert.match(run.stderr, /--tokens entry/);
+  }
+});
+
 test('truncated model file gives a clear error', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dllm-cli-'));
   const bytes = readFileSync(fixture('sdar-tiny/sdar-tiny-f32.gguf'));

@@ -21,7 +21,8 @@ import { Model, type GenerateOptions } from '../src/model.js';
 import { openCheckpoint } from '../src/models/load-checkpoint.js';
 import type { Checkpoint, TensorInfo } from '../src/models/types.js';
 import { stallLimit } from '../src/runtime/barrier.js';
-import { WasmEngine } from '../src/runtime/engine.js';
+import { WasmEngine, type EngineOptions } from '../src/runtime/engine.js';
+import { chooseKernelBuild } from '../src/runtime/kernel-build.js';
 import { CONTROL } from '../src/runtime/layout.js';
 import { TextTokenizer } from '../src/tokenizer.js';
 
@@ -86,9 +87,27 @@ test('invalid generate options reject with INVALID_OPTION', async () => {
 test('invalid engine options reject with INVALID_OPTION', async () => {
   const checkpoint = await openCheckpoint(SDAR);
   try {
-    for (const options of [{ threads: 0 }, { threads: 1000 }, { contextLength: 0 }, { contextLength: 1.5 }, { maxRows: -1 }]) {
-      const error = await rejects(WasmEngine.load(checkpoint, { ...quiet, ...options }), ConfigError, 'INVALID_OPTION');
+    const invalid: Array<Record<string, unknown>> = [
+      { threads: 0 }, { threads: 1000 }, { contextLength: 0 }, { contextLength: 1.5 }, { maxRows: -1 },
+      { loadPartBytes: 0 }, { loadPartBytes: '7' }, { maxShardBytes: -1 }, { int8: 'yes' },
+    ];
+    for (const options of invalid) {
+      const error = await rejects(WasmEngine.load(checkpoint, { ...quiet, ...options } as EngineOptions), ConfigError, 'INVALID_OPTION');
       assert.ok(error.message.includes(Object.keys(options)[0]), error.message);
+    }
+  } finally {
+    await checkpoint.close();
+  }
+});
+
+test('kernelModule of the other memory kind rejects', async () => {
+  const checkpoint = await openCheckpoint(SDAR);
+  try {
+    const shared = (await chooseKernelBuild(true, 'baseline', () => {})).module;
+    const plain = (await chooseKernelBuild(false, 'baseline', () => {})).module;
+    for (const [threads, kernelModule] of [[1, shared], [2, plain]] as const) {
+      const error = await rejects(WasmEngine.load(checkpoint, { ...quiet, threads, kernelModule }), ConfigError, 'INVALID_OPTION');
+      assert.ok(error.message.includes('kernelModule'), error.message);
     }
   } finally {
     await checkpoint.close();

@@ -100,6 +100,24 @@ for (const model of twins) {
 // ---------------------------------------------------------------------------------------------------
 // Special ids and vocabulary size
 
+test('encode failure is INVALID_TOKENIZER', () => {
+  // The tokenizer library accepts this Split behavior when it builds and fails only on the first encode.
+  const json = JSON.parse(readFixture('sdar-tiny/hf-f32/tokenizer.json'));
+  json.pre_tokenizer.pretokenizers[0].behavior = [1, 2];
+  const config = readFixture('sdar-tiny/hf-f32/tokenizer_config.json');
+  const tokenizer = TextTokenizer.fromHuggingFace(json, config);
+  const error = (() => {
+    try {
+      tokenizer.encode('Hello');
+    } catch (caught) {
+      return caught;
+    }
+    return null;
+  })();
+  assert.instance(error, ConfigError);
+  assert.is((error as ConfigError).code, 'INVALID_TOKENIZER');
+});
+
 test('special ids from tokenizer.json', () => {
   const sdar = hfTokenizers.get('sdar-tiny')!;
   assert.is(sdar.bosTokenId, -1); // tokenizer_config has bos_token null

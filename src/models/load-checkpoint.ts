@@ -111,12 +111,9 @@ async function openGgufCheckpoint(source: ByteSource): Promise<Checkpoint> {
 }
 
 /**
- * Reads a tensor's bytes and rejects NaN or infinite weights (or quantisation scales), which would turn
- * every forward into NaN. `name` is the tensor's name in the file.
- */
-/**
- * Reads byteLength bytes at offset and throws NON_FINITE_WEIGHT if they contain NaN or infinity. The bytes
- * start `tensorByte` bytes into the tensor, which places the reported element or block index.
+ * Reads byteLength bytes of tensor `name` at offset and throws NON_FINITE_WEIGHT if a weight or
+ * quantisation scale is NaN or infinite, which would turn every forward into NaN. The bytes start
+ * `tensorByte` bytes into the tensor, which places the reported element or block index.
  */
 async function readFinite(
   source: ByteSource, name: string, type: TensorType, offset: number, byteLength: number, tensorByte = 0,

@@ -4,7 +4,7 @@
 import { AbortError, ConfigError, ContextOverflowError, ModelDisposedError, ModelFormatError, ModelTooLargeError, NumericError } from '../errors.js';
 import type { ForwardEngine, ForwardRequest, ForwardResult } from '../models/engine-types.js';
 import type { Checkpoint, ModelConfig, TensorInfo } from '../models/types.js';
-import { instantiateKernels, loadKernelModule, q4Order } from './kernels.js';
+import { instantiateKernels, loadKernelModule, q4Order, type KernelExports } from './kernels.js';
 import { CONTROL, MAX_THREADS, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
 import { chooseThreads, defaultLog, logThreadChoice, threadSupport } from './platform.js';
 import { yieldToEventLoop } from './event-loop.js';
@@ -72,7 +72,7 @@ const LOAD_PART_BYTES = 16 * 2 ** 20;
 
 function checkPositive(name: string, value: number | undefined): void {
   if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
-    throw new ConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${value}.`);
+    throw new ConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`);
   }
 }
 
@@ -150,6 +150,9 @@ export class WasmEngine implements ForwardEngine {
     checkPositive('maxShardBytes', options.maxShardBytes);
     checkPositive('maxMemoryBytes', options.maxMemoryBytes);
     checkPositive('loadPartBytes', options.loadPartBytes);
+    if (options.int8 !== undefined && typeof options.int8 !== 'boolean') {
+      throw new ConfigError('INVALID_OPTION', `int8 must be true or false, got ${JSON.stringify(options.int8)}.`);
+    }
     const choice = chooseThreads(await threadSupport(), options.threads);
     logThreadChoice(choice, options.log);
     const threads = choice.threads;
@@ -177,7 +180,15 @@ export class WasmEngine implements ForwardEngine {
     }
     const memories = [memory, ...layouts.slice(1).map((shard) => allocateShardMemory(shard, shared))];
     const module = options.kernelModule ?? await loadKernelModule(shared, 'auto', options.log);
-    const kernels = instantiateKernels(module, memory);
+    let kernels: KernelExports;
+    try {
+      kernels = instantiateKernels(module, memory);
+    } catch (error) {
+      if (!(error instanceof WebAssembly.LinkError) || !options.kernelModule) throw error;
+      throw new ConfigError('INVALID_OPTION',
+        `kernelModule does not link with this engine's ${shared ? 'shared' : 'plain'} memory (${error.message}). ` +
+          `Pass dllm-${shared ? 'shared' : 'single'}.wasm for ${threads} thread${threads === 1 ? '' : 's'}.`, { cause: error });
+    }
     // The packed Q4_0 weights follow the byte order of the build that reads them.
     const order = q4Order(kernels);
     for (let i = 0; i < layouts.length; i++) await placeWeights({ memory: memories[i], q4Order: order }, layouts[i], checkpoint, options);
@@ -317,6 +328,7 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
     const partRows = Math.max(8, Math.floor(partBytes / rowBytes / 8) * 8);
     const load = async () => {
       for (let first = 0; first < slot.rows; first += partRows) {
+        if (options.signal?.aborted) throw new AbortError('Loading the model was aborted.');
         const count = Math.min(partRows, slot.rows - first);
         writeMatrixRows(target, slot, info, await readRange.call(info, first * rowBytes, count * rowBytes), first, packed);
       }

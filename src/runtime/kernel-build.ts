@@ -96,8 +96,8 @@ function selfTestF32(instance: WebAssembly.Instance, memory: WebAssembly.Memory)
 
 /**
  * Multiplies 4 rows of integer activations by 8 outputs of Q4_0 nibbles with scale 1, laid out in the quad
- * order by hand. Each row's largest magnitude is 127, so quantise_rows keeps the values exactly, and output
- * 0 multiplies them by nibble 15, the extreme the i16 sums must contain.
+ * order by hand. Each row's largest magnitude is 127, so quantise_rows keeps the values exactly. Output 0
+ * uses nibble 15 throughout, the largest weight (the 16-bit limit itself is tested in test/int8.test.ts).
  */
 function selfTestQ4(instance: WebAssembly.Instance, memory: WebAssembly.Memory): string | null {
   const order = instance.exports.q4_0x4_order as () => number;

@@ -83,7 +83,7 @@ export function writeMatrixRows(
   checkShape(info, slot);
   const rowBytes = matrixRowBytes(info, cols);
   const count = bytes.byteLength / rowBytes;
-  if (!Number.isInteger(count) || firstRow % 8 !== 0 || firstRow + count > rows) {
+  if (!Number.isInteger(count) || !Number.isInteger(firstRow) || firstRow < 0 || firstRow % 8 !== 0 || firstRow + count > rows) {
     throw new ModelFormatError('SHAPE_MISMATCH',
       `Tensor ${info.name} (${info.type} [${rows}, ${cols}]): ${bytes.byteLength} bytes from row ${firstRow} are not whole rows of ${rowBytes} bytes within the tensor.`);
   }
