@@ -12,19 +12,21 @@ const FIXTURES = new URL('./fixtures/', import.meta.url);
 const path = (relative: string) => new URL(relative, FIXTURES).pathname;
 
 /** Logits of one forward over `tokens`, and how many ranged reads the load made. */
-async function logitsOf(model: string, options: { int8: boolean; loadPartBytes?: number }) {
+async function logitsOf(model: string, options: { int8: boolean; loadPartBytes?: number; whole?: boolean }) {
   const checkpoint = await openCheckpoint(path(model));
   let rangeReads = 0;
   for (const info of checkpoint.tensors.values()) {
     const readRange = info.readRange;
-    if (readRange) {
+    if (options.whole) {
+      delete info.readRange;
+    } else if (readRange) {
       info.readRange = (begin, length) => {
         rangeReads++;
         return readRange.call(info, begin, length);
       };
     }
   }
-  const engine = await WasmEngine.load(checkpoint, { threads: 1, contextLength: 32, log: () => {}, ...options });
+  const engine = await WasmEngine.load(checkpoint, { threads: 1, contextLength: 32, log: () => {}, int8: options.int8, loadPartBytes: options.loadPartBytes });
   try {
     const tokens = Int32Array.from({ length: 12 }, (_, i) => (i * 37 + 5) % engine.config.vocab);
     const result = await engine.forward({ tokens, start: 0, attention: 'causal', logitRows: Int32Array.from(tokens, (_, i) => i) });
@@ -52,6 +54,16 @@ for (const c of cases) {
     assert.is(whole.rangeReads, 0, 'the default part size leaves these small tensors whole');
     assert.ok(parts.rangeReads > 0, 'a part size of 1 byte reads tensors in parts');
     assert.equal(Array.from(parts.logits), Array.from(whole.logits));
+  });
+}
+
+for (const model of ['moe-llada/moe-llada-Q8_0.gguf', 'moe-bailing/moe-bailing-F32.gguf']) {
+  test(`${model.split('/')[1]} loads alike expert by expert`, async () => {
+    const whole = await logitsOf(model, { int8: false, whole: true });
+    const experts = await logitsOf(model, { int8: false });
+    assert.is(whole.rangeReads, 0);
+    assert.ok(experts.rangeReads > 0, 'expert tensors are read one expert at a time');
+    assert.equal(Array.from(experts.logits), Array.from(whole.logits));
   });
 }
 

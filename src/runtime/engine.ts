@@ -11,7 +11,7 @@ import { yieldToEventLoop } from './event-loop.js';
 import { ThreadPool } from './pool.js';
 import { ForwardProgram } from './program.js';
 import { matrixRowBytes, writeMatrix, writeMatrixRows, writeVector, type WeightTarget } from './weights.js';
-import { moeWeightJobs } from './moe-weights.js';
+import { moeWeightJobs, type WeightJob } from './moe-weights.js';
 import { allocateShardMemory, copyStepInputs, describeShards, hostMemoryBytes, planShards, ShardedProgram } from './shards.js';
 
 export interface LoadProgress {
@@ -306,7 +306,7 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
   const { memory } = target;
   const config = layout.config;
   const tensors = checkpoint.tensors;
-  const jobs: { info: TensorInfo; write: (bytes: Uint8Array) => void; load?: () => Promise<void> }[] = [];
+  const jobs: WeightJob[] = [];
   const require = (name: string): TensorInfo => {
     const info = tensors.get(name);
     if (!info) throw new ModelFormatError('MISSING_TENSOR', `Tensor ${name} is missing from the checkpoint; the ${config.family} family needs it.`);
@@ -347,7 +347,7 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
   vector('output_norm.weight', layout.outputNorm, config.hidden);
   layout.layers.forEach((slots, l) => {
     const p = `blk.${layout.firstLayer + l}.`;
-    if (slots.moe) jobs.push(...moeWeightJobs(target, slots.moe, p, require));
+    if (slots.moe) jobs.push(...moeWeightJobs(target, slots.moe, p, require, options.signal));
     vector(p + 'attn_norm.weight', slots.attnNorm, config.hidden);
     matrix(p + 'attn_q.weight', slots.q);
     matrix(p + 'attn_k.weight', slots.k);
