@@ -46,7 +46,7 @@ export function moeWeightJobs(
       jobs.push({ info, write });
       return;
     }
-    // One range of the file: read one expert at a time, so loading never holds all experts' bytes.
+    // One range of the file: read one expert at a time, so loading never keeps all experts' bytes.
     const perExpert = info.byteLength / list.length;
     const load = async () => {
       for (let e = 0; e < list.length; e++) {
