@@ -114,6 +114,18 @@ test('kernelModule of the other memory kind rejects', async () => {
   }
 });
 
+test('kernelModule of another version rejects', async () => {
+  // A module that imports env.memory and exports no kernels links, but reports no Q4_0x4 byte order.
+  const bytes = Uint8Array.of(0, 97, 115, 109, 1, 0, 0, 0, 2, 18, 1, 3, 101, 110, 118, 6, 109, 101, 109, 111, 114, 121, 2, 1, 1, 0x80, 0x80, 4);
+  const checkpoint = await openCheckpoint(SDAR);
+  try {
+    const error = await rejects(WasmEngine.load(checkpoint, { ...quiet, threads: 1, kernelModule: new WebAssembly.Module(bytes) }), ConfigError, 'INVALID_OPTION');
+    assert.match(error.message, /another dllm-wasm version/);
+  } finally {
+    await checkpoint.close();
+  }
+});
+
 test('token ids outside the vocabulary reject', async () => {
   await withModel(SDAR, { threads: 1, contextLength: 64 }, async (model) => {
     await rejects(model.generate([1, 272]).result, ConfigError, 'INVALID_OPTION');

@@ -10,7 +10,7 @@ import { chooseThreads, defaultLog, logThreadChoice, threadSupport } from './pla
 import { yieldToEventLoop } from './event-loop.js';
 import { ThreadPool } from './pool.js';
 import { ForwardProgram } from './program.js';
-import { matrixRowBytes, writeMatrix, writeMatrixRows, writeVector, type WeightTarget } from './weights.js';
+import { checkShape, matrixRowBytes, writeMatrix, writeMatrixRows, writeVector, type WeightTarget } from './weights.js';
 import { moeWeightJobs, type WeightJob } from './moe-weights.js';
 import { allocateShardMemory, copyStepInputs, describeShards, hostMemoryBytes, planShards, ShardedProgram } from './shards.js';
 
@@ -324,6 +324,7 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
     }
     // A large tensor (an embedding table) is read and placed in parts of whole f32 panels and x4 groups, so
     // the process never keeps all of its file bytes next to the placed copy.
+    checkShape(info, slot);
     const rowBytes = matrixRowBytes(info, slot.cols);
     const partRows = Math.max(8, Math.floor(partBytes / rowBytes / 8) * 8);
     const load = async () => {

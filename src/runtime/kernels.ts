@@ -4,6 +4,7 @@
 // of instances (one per worker) can share a memory. Argument order: output pointer, input pointers,
 // sizes, then the slice [first, end) of work that the calling thread computes.
 
+import { ConfigError } from '../errors.js';
 import { chooseKernelBuild, type KernelBuildRequest } from './kernel-build.js';
 
 /** A byte offset into the shared wasm memory. Offsets above 2 GiB are passed as unsigned numbers. */
@@ -211,10 +212,18 @@ export function packQ8_0x4(data: Uint8Array, scales: Float32Array, source: Uint8
 export const Q4_0X4_ORDERS = ['pairs', 'quads'] as const;
 export type Q4_0x4Order = (typeof Q4_0X4_ORDERS)[number];
 
-/** Returns the Q4_0x4 byte order the kernels of `kernels` read. */
+/**
+ * Returns the Q4_0x4 byte order the kernels of `kernels` read. Throws ConfigError INVALID_OPTION for a
+ * module of another dllm-wasm version, whose kernel arguments would not match this version's.
+ */
 export function q4Order(kernels: KernelExports): Q4_0x4Order {
-  const order = Q4_0X4_ORDERS[kernels.q4_0x4_order()];
-  if (!order) throw new Error(`The kernel module reports Q4_0x4 order ${kernels.q4_0x4_order()}, which this version does not know; rebuild with \`npm run build:wasm\`.`);
+  const reported = typeof kernels.q4_0x4_order === 'function' ? kernels.q4_0x4_order() : -1;
+  const order = Q4_0X4_ORDERS[reported];
+  if (!order) {
+    throw new ConfigError('INVALID_OPTION',
+      'The kernel module is from another dllm-wasm version (it does not report a known Q4_0x4 byte order). ' +
+        'Pass the .wasm files of the installed package as kernelModule, or rebuild them with `npm run build:wasm`.');
+  }
   return order;
 }
 

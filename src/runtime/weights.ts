@@ -52,7 +52,8 @@ export function matrixRowBytes(info: TensorInfo, cols: number): number {
   return (cols / type.blockSize) * type.blockBytes;
 }
 
-function checkShape(info: TensorInfo, slot: WeightSlot): void {
+/** Throws SHAPE_MISMATCH unless the tensor's shape is the slot's [rows, cols]. */
+export function checkShape(info: TensorInfo, slot: WeightSlot): void {
   const { rows, cols } = slot;
   if (info.shape.length !== 2 || info.shape[0] !== rows || info.shape[1] !== cols) {
     throw new ModelFormatError('SHAPE_MISMATCH', `Tensor ${info.name} has shape [${info.shape}], expected [${rows}, ${cols}] for this config.`);
