@@ -246,14 +246,14 @@ export function packQ4_0x4(data: Uint8Array, scales: Float32Array, source: Uint8
       const from = (o * blocks + b) * 18;
       scales[(g * blocks + b) * 4 + lane] = half[source[from] | (source[from + 1] << 8)];
       if (order === 'pairs') {
-        // chunk t's 8 bytes hold source bytes 2t and 2t+1 of each output lane at bytes 2*lane and 2*lane+1
+        // chunk t's 8 bytes contain source bytes 2t and 2t+1 of each output lane at bytes 2*lane and 2*lane+1
         const to = (g * blocks + b) * 64 + lane * 2;
         for (let t = 0; t < 8; t++) {
           data[to + t * 8] = source[from + 2 + 2 * t];
           data[to + t * 8 + 1] = source[from + 3 + 2 * t];
         }
       } else {
-        // chunk q's 16 bytes hold source bytes 4q..4q+3 of each output lane at bytes 4*lane..4*lane+3
+        // chunk q's 16 bytes contain source bytes 4q..4q+3 of each output lane at bytes 4*lane..4*lane+3
         const to = (g * blocks + b) * 64 + lane * 4;
         for (let q = 0; q < 4; q++) {
           for (let t = 0; t < 4; t++) data[to + q * 16 + t] = source[from + 2 + 4 * q + t];
