@@ -7,11 +7,15 @@
 // xSums + (r*k/32 + b)*4 (the Q4_0 kernel needs it). d = max|x| / 127 and q = nearest(x / d); a block
 // of zeros has d = 0 and q = 0. Values are int8 but stored as int16 so that a pair loads as one i32.
 //
-// Weights, "x4" layouts: outputs are taken in groups of 4 (m padded to a multiple of 4 with zeros). For
-// group g and block b, the 4 f32 scales are at wScales + (g*(k/32) + b)*16 (lane j = output 4g+j).
-// Q8_0x4: the block's 128 bytes are at w + (g*(k/32) + b)*128. Pair step s (0..15) is 8 bytes: for
-//   j = 0..3, bytes 2j and 2j+1 hold elements 32b+2s and 32b+2s+1 of output 4g+j (int8).
-// Q4_0x4: the block's 64 bytes are at w + (g*(k/32) + b)*64. Chunk t (0..7) is 8 bytes: byte i holds
+// Weights, "x4" layouts: outputs are taken in groups of 4 (m padded to a multiple of 4 with zeros).
+// Q8_0x4 interleaves the groups 2p and 2p+1 block by block, so that a tile of both reads one stream (m
+//   padded to a multiple of 8): the 128 bytes of group g's block b are at
+//   w + ((g & ~1)*(k/32) + 2b + (g & 1))*128, and its 4 f32 scales (lane j = output 4g+j) at
+//   wScales + ((g & ~1)*(k/32) + 2b + (g & 1))*16. Pair step s (0..15) is 8 bytes: for j = 0..3, bytes
+//   2j and 2j+1 hold elements 32b+2s and 32b+2s+1 of output 4g+j (int8). Two separate streams, one per
+//   group, measured 40 GOP/s against 67 when a 4-row tile streamed a 151936x896 matrix from memory.
+// Q4_0x4 keeps each group's blocks together: the block's 64 bytes are at w + (g*(k/32) + b)*64, and its
+//   scales at wScales + (g*(k/32) + b)*16. Chunk t (0..7) is 8 bytes: byte i contains
 //   byte i of pair step t (ordered as in Q8_0x4) in its low nibble and byte i of pair step t+8 in its
 //   high nibble. A nibble u stands for the weight (u - 8) * scale, as in GGUF's Q4_0.
 //
@@ -38,10 +42,11 @@ import { expVector, madd, maxLanes } from './vector';
 @inline const Q8_TILE_ROWS: i32 = 4;
 // @ts-ignore: decorator
 @inline const Q4_TILE_ROWS: i32 = 3;
-// The quad-order tile also takes 3 rows: with 4, V8 kept accumulators on the stack and the kernel ran 5%
-// slower (79.9 against 84.6 GOP/s at n=32, k=896, m=4864, Zen 4, Node 20).
+// The quad-order tiles take 4 rows of one group of outputs. With two groups V8 kept accumulators on the
+// stack: 79.9 GOP/s with 4 rows and 84.6 with 3, against 85.9 for one group (n=32, k=896, m=4864, Zen 4,
+// Node 20), which also streams a large matrix faster at n=4 (84 against 73 GOP/s).
 // @ts-ignore: decorator
-@inline const Q4_QUAD_TILE_ROWS: i32 = 3;
+@inline const Q4_QUAD_TILE_ROWS: i32 = 4;
 // The Q4_0x4 byte orders; the relaxed build reads quads (i16x8.relaxed_dot_i8x16_i7x16_s).
 // @ts-ignore: decorator
 @inline const Q4_PAIR_ORDER: i32 = 0;
@@ -208,10 +213,17 @@ export function silu_mul_quantise(
   const sx0 = xScales + (<usize>(r * blocks) << 2);
   const sum0 = xSums + (<usize>(r * blocks) << 2);
   const blockBytes: usize = format == Q8_0X4 ? 128 : 64;
-  let wa = w + <usize>g * <usize>blocks * blockBytes;
   const groupBytes = <usize>blocks * blockBytes;
-  let wsa = wScales + (<usize>(g * blocks) << 4);
-  const groupScaleBytes = <usize>blocks << 4;
+  // Q8_0x4: block b of group g+1 follows block b of group g, and a block of the pair is 2 blocks on.
+  const pairs = format == Q8_0X4;
+  const odd: usize = pairs ? <usize>(g & 1) : 0;
+  const pairStart = pairs ? g & ~1 : g;
+  let wa = w + <usize>pairStart * groupBytes + odd * blockBytes;
+  let wsa = wScales + (<usize>(pairStart * blocks) << 4) + (odd << 4);
+  const secondGroup: usize = pairs ? blockBytes : groupBytes;
+  const secondScales: usize = pairs ? 16 : <usize>blocks << 4;
+  const blockStep: usize = pairs ? blockBytes << 1 : blockBytes;
+  const scaleStep: usize = pairs ? 32 : 16;
 
   let f00 = f32x4.splat(0), f01 = f32x4.splat(0);
   let f10 = f32x4.splat(0), f11 = f32x4.splat(0);
@@ -233,7 +245,7 @@ export function silu_mul_quantise(
       for (let wp = wa; wp < wpEnd; wp += 8, xp += 4) {
         const w0 = v128.load8x8_s(wp);
         let w1 = w0;
-        if (groups > 1) w1 = v128.load8x8_s(wp + groupBytes);
+        if (groups > 1) w1 = v128.load8x8_s(wp + secondGroup);
         {
           const p = v128.load32_splat(xp);
           i00 = i32x4.add(i00, i32x4.dot_i16x8_s(p, w0));
@@ -319,7 +331,7 @@ export function silu_mul_quantise(
     }
     const d0 = v128.load(wsa);
     let d1 = d0;
-    if (groups > 1) d1 = v128.load(wsa + groupScaleBytes);
+    if (groups > 1) d1 = v128.load(wsa + secondScales);
     {
       const sx = v128.load32_splat(sx0 + 0 * scaleStride + (<usize>b << 2));
       f00 = f32x4.add(f00, f32x4.mul(f32x4.convert_i32x4_s(i00), f32x4.mul(d0, sx)));
@@ -340,8 +352,8 @@ export function silu_mul_quantise(
       f30 = f32x4.add(f30, f32x4.mul(f32x4.convert_i32x4_s(i30), f32x4.mul(d0, sx)));
       if (groups > 1) f31 = f32x4.add(f31, f32x4.mul(f32x4.convert_i32x4_s(i31), f32x4.mul(d1, sx)));
     }
-    wa += blockBytes;
-    wsa += 16;
+    wa += blockStep;
+    wsa += scaleStep;
   }
 
   storeTile(rows, groups, y, r, g, m, bias, accumulate, f00, f01, f10, f11, f20, f21, f30, f31);
@@ -359,7 +371,7 @@ export function silu_mul_quantise(
 
 /**
  * As tileInt8 for Q4_0x4 in the quad order (relaxed build): rows 1..4 and groups 1..2 are literals after
- * inlining. Reads the int8 activations at xq8. Per block, each row and group keeps one i16x8 sum of 8
+ * inlining, and the dispatch uses one group (see Q4_QUAD_TILE_ROWS). Reads the int8 activations at xq8. Per block, each row and group keeps one i16x8 sum of 8
  * products per lane, widened once by i32x4.extadd_pairwise_i16x8_s; the result equals tileInt8's.
  */
 // @ts-ignore: decorator
@@ -480,13 +492,15 @@ export function silu_mul_quantise(
   const rest = n - nTiles;
   let g = first >> 2;
   const groupEnd = (end + 3) >> 2;
-  for (; g < groupEnd; g += 2) {
-    // Two groups (8 outputs) per tile, one for the last group of an odd count.
-    const two = g + 2 <= groupEnd;
+  while (g < groupEnd) {
+    // Two groups (8 outputs) per tile, one for the last group of an odd count. Q8_0x4 pairs start at
+    // even groups, so a slice that starts at an odd group takes that group alone first.
+    const two = g + 2 <= groupEnd && (format != Q8_0X4 || (g & 1) == 0);
     for (let r = 0; r < nTiles; r += tileRows) {
       if (quads) {
-        if (two) tileQ4Quads(Q4_QUAD_TILE_ROWS, 2, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
-        else tileQ4Quads(Q4_QUAD_TILE_ROWS, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+        // One group per tile (see Q4_QUAD_TILE_ROWS).
+        tileQ4Quads(Q4_QUAD_TILE_ROWS, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+        if (two) tileQ4Quads(Q4_QUAD_TILE_ROWS, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g + 1);
       } else if (format == Q8_0X4) {
         if (two) tileInt8(Q8_0X4, Q8_TILE_ROWS, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
         else tileInt8(Q8_0X4, Q8_TILE_ROWS, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
@@ -496,17 +510,15 @@ export function silu_mul_quantise(
       }
     }
     // The rows left after the full tiles, in one smaller tile.
-    if (rest == 0) continue;
+    if (rest == 0) {
+      g += two ? 2 : 1;
+      continue;
+    }
     if (quads) {
-      if (rest == 1) {
-        if (two) tileQ4Quads(1, 2, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
-        else tileQ4Quads(1, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
-      } else if (rest == 2) {
-        if (two) tileQ4Quads(2, 2, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
-        else tileQ4Quads(2, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
-      } else {
-        if (two) tileQ4Quads(3, 2, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
-        else tileQ4Quads(3, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
+      for (let h = g; h < g + (two ? 2 : 1); h++) {
+        if (rest == 1) tileQ4Quads(1, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, h);
+        else if (rest == 2) tileQ4Quads(2, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, h);
+        else tileQ4Quads(3, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, h);
       }
     } else if (rest == 1) {
       if (two) tileInt8(format, 1, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
@@ -518,6 +530,7 @@ export function silu_mul_quantise(
       if (two) tileInt8(format, 3, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
       else tileInt8(format, 3, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);
     }
+    g += two ? 2 : 1;
   }
 }
 
@@ -553,8 +566,10 @@ export function matmul_q4_0_int8(
     const lane = <usize>(token & 3);
     const dst = y + <usize>r * (<usize>dim << 2);
     for (let b = 0; b < blocks; b++) {
-      const block = w + <usize>(g * blocks + b) * blockBytes;
-      const scale = load<f32>(wScales + (<usize>(g * blocks + b) << 4) + (lane << 2));
+      // The block's index in the layout: Q8_0x4 interleaves group pairs (see the top of this file).
+      const index = format == Q8_0X4 ? (g & ~1) * blocks + 2 * b + (g & 1) : g * blocks + b;
+      const block = w + <usize>index * blockBytes;
+      const scale = load<f32>(wScales + (<usize>index << 4) + (lane << 2));
       for (let i = 0; i < 32; i++) {
         const s = i >> 1;
         let value: i32;

@@ -150,9 +150,13 @@ export function packF32Panels(dst: Float32Array, src: Float32Array, m: number, k
 
 // ---------------------------------------------------------------- Q8_0x4 and Q4_0x4 packers
 
-/** Bytes of the quantised values and of the f32 scales of an [m,k] matrix in the x4 layouts (m padded to 4). */
+/**
+ * Bytes of the quantised values and of the f32 scales of an [m,k] matrix in the x4 layouts: m padded to a
+ * multiple of 8 for Q8_0x4, of 4 for Q4_0x4.
+ */
 export function x4Bytes(format: 'q8_0' | 'q4_0', m: number, k: number): { data: number; scales: number } {
-  const groups = Math.ceil(m / 4);
+  // Q8_0x4 interleaves pairs of groups, so it pads m to a multiple of 8.
+  const groups = format === 'q8_0' ? Math.ceil(m / 8) * 2 : Math.ceil(m / 4);
   const blocks = k / 32;
   return { data: groups * blocks * (format === 'q8_0' ? 128 : 64), scales: groups * blocks * 16 };
 }
@@ -190,7 +194,7 @@ function halfValues(): Float32Array {
 export function packQ8_0x4(data: Uint8Array, scales: Float32Array, source: Uint8Array, m: number, k: number): void {
   const blocks = checkX4('packQ8_0x4', source, 34, m, k);
   const half = halfValues();
-  const groups = Math.ceil(m / 4);
+  const groups = Math.ceil(m / 8) * 2;
   data.fill(0, 0, groups * blocks * 128);
   scales.fill(0, 0, groups * blocks * 4);
   for (let o = 0; o < m; o++) {
@@ -198,8 +202,10 @@ export function packQ8_0x4(data: Uint8Array, scales: Float32Array, source: Uint8
     const lane = o & 3;
     for (let b = 0; b < blocks; b++) {
       const from = (o * blocks + b) * 34;
-      const to = (g * blocks + b) * 128 + lane * 2;
-      scales[(g * blocks + b) * 4 + lane] = half[source[from] | (source[from + 1] << 8)];
+      // Groups 2p and 2p+1 alternate block by block.
+      const index = (g & ~1) * blocks + 2 * b + (g & 1);
+      const to = index * 128 + lane * 2;
+      scales[index * 4 + lane] = half[source[from] | (source[from + 1] << 8)];
       for (let s = 0; s < 16; s++) {
         data[to + s * 8] = source[from + 2 + 2 * s];
         data[to + s * 8 + 1] = source[from + 3 + 2 * s];

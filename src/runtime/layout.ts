@@ -154,7 +154,9 @@ export function weightBytes(format: WeightFormat, rows: number, cols: number): {
     case 'bf16': return { data: rows * cols * 2, scales: 0 };
     case 'q8_0x4':
     case 'q4_0x4': {
-      const blocks = Math.ceil(rows / 4) * (cols / 32);
+      // Q8_0x4 interleaves pairs of groups of 4 rows, so it pads the rows to a multiple of 8.
+      const groups = format === 'q8_0x4' ? Math.ceil(rows / 8) * 2 : Math.ceil(rows / 4);
+      const blocks = groups * (cols / 32);
       return { data: blocks * (format === 'q8_0x4' ? 128 : 64), scales: blocks * 16 };
     }
   }
