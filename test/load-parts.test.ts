@@ -1,5 +1,7 @@
-// Placing large tensors part by part (EngineOptions.loadPartBytes): a model loaded in parts of 8 rows must
-// compute the logits of a model loaded whole, bit for bit, in every weight format the loader writes.
+// Placing tensors through ranged reads into one reused buffer, and large ones part by part
+// (EngineOptions.loadPartBytes). A model loaded that way, or in parts of 8 rows, must compute the logits
+// of a model whose tensors are read whole, bit for bit. The cases cover every weight format the loader
+// writes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ModelFormatError } from '../src/errors.js';
@@ -20,9 +22,9 @@ async function logitsOf(model: string, options: { int8: boolean; loadPartBytes?:
     if (options.whole) {
       delete info.readRange;
     } else if (readRange) {
-      info.readRange = (begin, length) => {
+      info.readRange = (begin, length, into) => {
         rangeReads++;
-        return readRange.call(info, begin, length);
+        return readRange.call(info, begin, length, into);
       };
     }
   }
@@ -49,11 +51,13 @@ const cases: Array<{ model: string; int8: boolean }> = [
 
 for (const c of cases) {
   test(`${c.model.split('/')[1]}${c.int8 ? ' int8' : ''} loads alike in parts`, async () => {
-    const whole = await logitsOf(c.model, { int8: c.int8 });
+    const whole = await logitsOf(c.model, { int8: c.int8, whole: true });
+    const ranged = await logitsOf(c.model, { int8: c.int8 });
     const parts = await logitsOf(c.model, { int8: c.int8, loadPartBytes: 1 });
-    assert.is(whole.rangeReads, 0, 'the default part size leaves these small tensors whole');
-    assert.ok(parts.rangeReads > 0, 'a part size of 1 byte reads tensors in parts');
-    assert.equal(Array.from(parts.logits), Array.from(whole.logits));
+    assert.is(whole.rangeReads, 0, 'without readRange every tensor is read whole');
+    assert.ok(parts.rangeReads > ranged.rangeReads, 'a part size of 1 byte reads tensors in more parts');
+    assert.equal(Array.from(ranged.logits), Array.from(whole.logits), 'ranged reads into the reused buffer');
+    assert.equal(Array.from(parts.logits), Array.from(whole.logits), 'parts of 8 rows');
   });
 }
 

@@ -10,9 +10,11 @@ export interface ByteSource {
   readonly name: string;
   /**
    * Reads `length` bytes starting at `offset`. Throws ModelFormatError TRUNCATED_FILE when the range ends
-   * past `size`. The returned array may share memory with the source (buffer sources return views).
+   * past `size`. The returned array may share memory with the source (buffer sources return views). With
+   * `into` (at least `length` bytes), a source may read into it and return its first `length` bytes,
+   * so that a caller reading many ranges reuses one buffer.
    */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -61,10 +63,10 @@ type FileHandle = import('node:fs/promises').FileHandle;
 class FileSource implements ByteSource {
   constructor(private handle: FileHandle | null, readonly size: number, readonly name: string) {}
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
+  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     checkRange(this, offset, length);
     if (!this.handle) throw new Error(`${this.name}: read after close()`);
-    const out = new Uint8Array(length);
+    const out = into && into.byteLength >= length ? into.subarray(0, length) : new Uint8Array(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);

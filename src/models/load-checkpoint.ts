@@ -85,14 +85,14 @@ async function openGgufCheckpoint(source: ByteSource): Promise<Checkpoint> {
       continue;
     }
     const { offset, byteLength } = t;
-    tensors.set(t.name, {
+    const info: TensorInfo = {
       name: t.name,
       type: t.type.name,
       shape: t.shape,
       byteLength,
       read: () => readFinite(source, t.name, t.type.name as TensorType, offset, byteLength),
-      readRange: (begin, length) => readFinite(source, t.name, t.type.name as TensorType, offset + begin, length, begin),
-    });
+    };
+    tensors.set(t.name, withReadRange(info, (begin, length, into) => readFinite(source, t.name, t.type.name as TensorType, offset + begin, length, begin, into)));
   }
   const config = configFromGguf(gguf.metadata, gguf.tensors);
   if (config.fusedQkv) splitFusedQkv(config, tensors, source.name);
@@ -111,14 +111,23 @@ async function openGgufCheckpoint(source: ByteSource): Promise<Checkpoint> {
 }
 
 /**
+ * Sets `info.readRange` as a property that object spread does not copy, so that a record made as
+ * `{ ...info, read }` with another `read` is read through that `read`.
+ */
+function withReadRange(info: TensorInfo, readRange: NonNullable<TensorInfo['readRange']>): TensorInfo {
+  Object.defineProperty(info, 'readRange', { value: readRange, enumerable: false, writable: true, configurable: true });
+  return info;
+}
+
+/**
  * Reads byteLength bytes of tensor `name` at offset and throws NON_FINITE_WEIGHT if a weight or
  * quantisation scale is NaN or infinite, which would turn every forward into NaN. The bytes start
  * `tensorByte` bytes into the tensor, which places the reported element or block index.
  */
 async function readFinite(
-  source: ByteSource, name: string, type: TensorType, offset: number, byteLength: number, tensorByte = 0,
+  source: ByteSource, name: string, type: TensorType, offset: number, byteLength: number, tensorByte = 0, into?: Uint8Array,
 ): Promise<Uint8Array> {
-  const bytes = await source.read(offset, byteLength);
+  const bytes = await source.read(offset, byteLength, into);
   const found = findNonFinite(type, bytes);
   if (found >= 0) {
     const unit = type === 'F32' || type === 'F16' || type === 'BF16' ? 'element' : `${type} block`;
@@ -167,8 +176,8 @@ async function openHfFolder(location: string | ModelFolder): Promise<Checkpoint>
         }
         const { source, offset, byteLength } = t;
         const read = () => readFinite(source, t.name, t.type, offset, byteLength);
-        const readRange = (begin: number, length: number) => readFinite(source, t.name, t.type, offset + begin, length, begin);
-        tensors.set(name, { name, type: t.type, shape: t.shape, byteLength, read, readRange });
+        const readRange = (begin: number, length: number, into?: Uint8Array) => readFinite(source, t.name, t.type, offset + begin, length, begin, into);
+        tensors.set(name, withReadRange({ name, type: t.type, shape: t.shape, byteLength, read }, readRange));
       }
     }
     stackExperts(tensors, folder);

@@ -82,10 +82,12 @@ export interface TensorInfo {
   byteLength: number;
   read(): Promise<Uint8Array>;
   /**
-   * Reads bytes [begin, begin + length) of the stored tensor. Present where the tensor is one range of a
-   * file, so that a large tensor can be placed part by part without holding all of its bytes at once.
+   * Reads bytes [begin, begin + length) of the stored tensor, into `into` where the source can (see
+   * ByteSource.read). Present where the tensor is one range of a file, so that a large tensor can be
+   * placed part by part without keeping all of its bytes at once. The readers set it as a property that
+   * object spread does not copy, so a record made as `{ ...info, read }` is read through its own `read`.
    */
-  readRange?(begin: number, length: number): Promise<Uint8Array>;
+  readRange?(begin: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
 }
 
 /** A checkpoint before it is placed in wasm memory. */

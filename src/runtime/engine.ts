@@ -307,6 +307,12 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
   const config = layout.config;
   const tensors = checkpoint.tensors;
   const jobs: WeightJob[] = [];
+  // Every ranged read of this load goes into one buffer, so that placing weights leaves no garbage.
+  let scratch = new Uint8Array(0);
+  const scratchFor = (length: number): Uint8Array => {
+    if (scratch.byteLength < length) scratch = new Uint8Array(length);
+    return scratch;
+  };
   const require = (name: string): TensorInfo => {
     const info = tensors.get(name);
     if (!info) throw new ModelFormatError('MISSING_TENSOR', `Tensor ${name} is missing from the checkpoint; the ${config.family} family needs it.`);
@@ -318,8 +324,12 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
     const write = (bytes: Uint8Array) => writeMatrix(target, slot, info, bytes, packed);
     const { readRange } = info;
     const partBytes = options.loadPartBytes ?? LOAD_PART_BYTES;
-    if (!readRange || info.byteLength <= partBytes) {
+    if (!readRange) {
       jobs.push({ info, write });
+      return;
+    }
+    if (info.byteLength <= partBytes) {
+      jobs.push({ info, write, load: async () => write(await readRange.call(info, 0, info.byteLength, scratchFor(info.byteLength))) });
       return;
     }
     // A large tensor (an embedding table) is read and placed in parts of whole f32 panels and x4 groups, so
@@ -331,7 +341,8 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
       for (let first = 0; first < slot.rows; first += partRows) {
         if (options.signal?.aborted) throw new AbortError('Loading the model was aborted.');
         const count = Math.min(partRows, slot.rows - first);
-        writeMatrixRows(target, slot, info, await readRange.call(info, first * rowBytes, count * rowBytes), first, packed);
+        const bytes = await readRange.call(info, first * rowBytes, count * rowBytes, scratchFor(count * rowBytes));
+        writeMatrixRows(target, slot, info, bytes, first, packed);
       }
     };
     jobs.push({ info, write, load });
@@ -348,7 +359,7 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
   vector('output_norm.weight', layout.outputNorm, config.hidden);
   layout.layers.forEach((slots, l) => {
     const p = `blk.${layout.firstLayer + l}.`;
-    if (slots.moe) jobs.push(...moeWeightJobs(target, slots.moe, p, require, options.signal));
+    if (slots.moe) jobs.push(...moeWeightJobs(target, slots.moe, p, require, { signal: options.signal, scratchFor }));
     vector(p + 'attn_norm.weight', slots.attnNorm, config.hidden);
     matrix(p + 'attn_q.weight', slots.q);
     matrix(p + 'attn_k.weight', slots.k);

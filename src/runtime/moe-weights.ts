@@ -27,10 +27,15 @@ function writeExperts(target: WeightTarget, slots: WeightSlotList, info: TensorI
 
 type WeightSlotList = MoeLayerSlots['gate'];
 
-/** Lists the load jobs of one MoE layer; `require` returns a tensor or throws MISSING_TENSOR. */
+/**
+ * Lists the load jobs of one MoE layer; `require` returns a tensor or throws MISSING_TENSOR. Ranged reads
+ * go into `reads.scratchFor(length)` when given, and stop with AbortError once `reads.signal` aborts.
+ */
 export function moeWeightJobs(
-  target: WeightTarget, slots: MoeLayerSlots, prefix: string, require: (name: string) => TensorInfo, signal?: AbortSignal,
+  target: WeightTarget, slots: MoeLayerSlots, prefix: string, require: (name: string) => TensorInfo,
+  reads: { signal?: AbortSignal; scratchFor?: (length: number) => Uint8Array } = {},
 ): WeightJob[] {
+  const { signal, scratchFor } = reads;
   const { memory } = target;
   const jobs: WeightJob[] = [];
   const matrix = (name: string, slot: MoeLayerSlots['router'] | null) => {
@@ -51,7 +56,7 @@ export function moeWeightJobs(
     const load = async () => {
       for (let e = 0; e < list.length; e++) {
         if (signal?.aborted) throw new AbortError('Loading the model was aborted.');
-        const bytes = await readRange.call(info, e * perExpert, perExpert);
+        const bytes = await readRange.call(info, e * perExpert, perExpert, scratchFor?.(perExpert));
         writeMatrix(target, list[e], expertPart(info, list[e], e, perExpert), bytes);
       }
     };
