@@ -47,9 +47,10 @@ forward.push(...await runForwardSuite(main, {
   threads: 2, int8: true, blocks: quick ? [4, 32] : [4, 8, 16, 32], caches: quick ? [128] : [0, 128, 512], time: quick ? 200 : 600,
 }));
 if (!quick) {
-  // The same forward with exact f32 activations and with the small vocabulary, for the ratios.
+  // The same forward with exact f32 activations, with the small vocabulary, and in Q4_0, for the ratios.
   forward.push(...await runForwardSuite(models.q8, { threads: 2, int8: false, blocks: [4, 32], caches: [128], time: 600 }));
   forward.push(...await runForwardSuite(small, { threads: 2, int8: true, blocks: [4, 32], caches: [128], time: 400 }));
+  forward.push(...await runForwardSuite(models.q4, { threads: 2, int8: true, blocks: [4, 32], caches: [128], time: 400 }));
 }
 
 progress('end-to-end generation');
