@@ -397,6 +397,17 @@ test('K-quants load as Q8_0 under int8', async () => {
   }
 });
 
+test('int8 on a model without quantised matrices says so', async () => {
+  for (const [model, expected] of [['sdar-tiny/sdar-tiny-f32.gguf', true], ['small-qwen3/small-qwen3-Q8_0.gguf', false]] as const) {
+    const lines: string[] = [];
+    const checkpoint = await openCheckpoint(fixture(model));
+    const engine = await WasmEngine.load(checkpoint, { threads: 1, contextLength: 16, int8: true, log: (line) => lines.push(line) });
+    await engine.dispose();
+    await checkpoint.close();
+    assert.is(lines.some((line) => line.includes('int8 has no effect')), expected, `${model}: ${JSON.stringify(lines)}`);
+  }
+});
+
 test('int8 logits identical on 1 and 2 threads', async () => {
   const reference = JSON.parse(readFileSync(fixture('small-qwen3/reference-dequantized-Q4_0.json'), 'utf8')) as { ids: number[] };
   const one = await int8Logits('small-qwen3/small-qwen3-Q4_0.gguf', reference.ids, 'causal', 1);

@@ -5,7 +5,7 @@ import { AbortError, ConfigError, ContextOverflowError, ModelDisposedError, Mode
 import type { ForwardEngine, ForwardRequest, ForwardResult } from '../models/engine-types.js';
 import type { Checkpoint, ModelConfig, TensorInfo } from '../models/types.js';
 import { instantiateKernels, loadKernelModule, q4Order, type KernelExports } from './kernels.js';
-import { CONTROL, MAX_THREADS, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
+import { CONTROL, layoutReadsInt8, MAX_THREADS, WASM_PAGE_BYTES, type ModelLayout } from './layout.js';
 import { chooseThreads, defaultLog, logThreadChoice, threadSupport } from './platform.js';
 import { yieldToEventLoop } from './event-loop.js';
 import { ThreadPool } from './pool.js';
@@ -164,6 +164,9 @@ export class WasmEngine implements ForwardEngine {
       maxMemoryBytes: options.maxMemoryBytes ?? await hostMemoryBytes(),
     });
     const layout = layouts[0];
+    if (options.int8 && !layouts.some(layoutReadsInt8)) {
+      (options.log ?? defaultLog)('dllm-wasm: int8 has no effect: the model has no quantised matrices (its weights are F32, F16 or BF16).');
+    }
 
     const shared = choice.shared;
     const pages = Math.ceil(layout.totalBytes / WASM_PAGE_BYTES);

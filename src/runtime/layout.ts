@@ -45,6 +45,17 @@ export function readsInt8(format: WeightFormat): boolean {
   return format === 'q8_0x4' || format === 'q4_0x4';
 }
 
+/** Returns true when any matrix of the layout is in a format that the int8 matmuls read. */
+export function layoutReadsInt8(layout: ModelLayout): boolean {
+  const slots: WeightSlot[] = [layout.embedding, layout.output];
+  for (const layer of layout.layers) {
+    slots.push(layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down);
+    const moe = layer.moe;
+    if (moe) slots.push(...moe.gate, ...moe.up, ...moe.down, ...[moe.sharedGate, moe.sharedUp, moe.sharedDown].filter((s) => s !== null));
+  }
+  return slots.some((slot) => readsInt8(slot.format));
+}
+
 /** Activations quantised per block of 32 for the int8 matmuls: int16 values, f32 scales, i32 block sums. */
 export interface QuantisedRows {
   values: number;  // (rows, width) int16
