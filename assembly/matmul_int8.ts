@@ -370,13 +370,13 @@ export function silu_mul_quantise(
 }
 
 /**
- * As tileInt8 for Q4_0x4 in the quad order (relaxed build): rows 1..4 and groups 1..2 are literals after
- * inlining, and the dispatch uses one group (see Q4_QUAD_TILE_ROWS). Reads the int8 activations at xq8. Per block, each row and group keeps one i16x8 sum of 8
+ * As tileInt8 for Q4_0x4 in the quad order (relaxed build), for one group of 4 outputs (see
+ * Q4_QUAD_TILE_ROWS): rows 1..4 is a literal after inlining. Reads the int8 activations at xq8. Per block, each row and group keeps one i16x8 sum of 8
  * products per lane, widened once by i32x4.extadd_pairwise_i16x8_s; the result equals tileInt8's.
  */
 // @ts-ignore: decorator
 @inline function tileQ4Quads(
-  rows: i32, groups: i32,
+  rows: i32,
   y: usize, xq8: usize, xScales: usize, xSums: usize, w: usize, wScales: usize, bias: usize,
   k: i32, m: i32, accumulate: i32, r: i32, g: i32,
 ): void {
@@ -389,94 +389,71 @@ export function silu_mul_quantise(
   const sx0 = xScales + (<usize>(r * blocks) << 2);
   const sum0 = xSums + (<usize>(r * blocks) << 2);
   let wa = w + <usize>g * <usize>blocks * 64;
-  const groupBytes = <usize>blocks * 64;
   let wsa = wScales + (<usize>(g * blocks) << 4);
-  const groupScaleBytes = <usize>blocks << 4;
   const low = i8x16.splat(15);
 
-  let f00 = f32x4.splat(0), f01 = f32x4.splat(0);
-  let f10 = f32x4.splat(0), f11 = f32x4.splat(0);
-  let f20 = f32x4.splat(0), f21 = f32x4.splat(0);
-  let f30 = f32x4.splat(0), f31 = f32x4.splat(0);
+  const none = f32x4.splat(0);
+  let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
 
   for (let b = 0; b < blocks; b++) {
-    let a00 = i16x8.splat(0), a01 = i16x8.splat(0);
-    let a10 = i16x8.splat(0), a11 = i16x8.splat(0);
-    let a20 = i16x8.splat(0), a21 = i16x8.splat(0);
-    let a30 = i16x8.splat(0), a31 = i16x8.splat(0);
+    let a0 = i16x8.splat(0), a1 = i16x8.splat(0), a2 = i16x8.splat(0), a3 = i16x8.splat(0);
     // Chunk q multiplies activations 4q..4q+3 (low nibbles) and 16+4q..16+4q+3 (high nibbles).
     const wpEnd = wa + 64;
     let xp = x0 + (<usize>b << 5);
     for (let wp = wa; wp < wpEnd; wp += 16, xp += 4) {
-      const bytes0 = v128.load(wp);
-      const lo0 = v128.and(bytes0, low);
-      const hi0 = v128.and(i16x8.shr_u(bytes0, 4), low);
-      let lo1 = lo0, hi1 = hi0;
-      if (groups > 1) {
-        const bytes1 = v128.load(wp + groupBytes);
-        lo1 = v128.and(bytes1, low);
-        hi1 = v128.and(i16x8.shr_u(bytes1, 4), low);
-      }
+      const bytes = v128.load(wp);
+      const lo = v128.and(bytes, low);
+      const hi = v128.and(i16x8.shr_u(bytes, 4), low);
       {
         const p = v128.load32_splat(xp);
         const q = v128.load32_splat(xp, 16);
-        a00 = i16x8.add(a00, i16x8.add(dotQuads(p, lo0), dotQuads(q, hi0)));
-        if (groups > 1) a01 = i16x8.add(a01, i16x8.add(dotQuads(p, lo1), dotQuads(q, hi1)));
+        a0 = i16x8.add(a0, i16x8.add(dotQuads(p, lo), dotQuads(q, hi)));
       }
       if (rows > 1) {
         const p = v128.load32_splat(xp + xStride);
         const q = v128.load32_splat(xp + xStride, 16);
-        a10 = i16x8.add(a10, i16x8.add(dotQuads(p, lo0), dotQuads(q, hi0)));
-        if (groups > 1) a11 = i16x8.add(a11, i16x8.add(dotQuads(p, lo1), dotQuads(q, hi1)));
+        a1 = i16x8.add(a1, i16x8.add(dotQuads(p, lo), dotQuads(q, hi)));
       }
       if (rows > 2) {
         const p = v128.load32_splat(xp + xStride2);
         const q = v128.load32_splat(xp + xStride2, 16);
-        a20 = i16x8.add(a20, i16x8.add(dotQuads(p, lo0), dotQuads(q, hi0)));
-        if (groups > 1) a21 = i16x8.add(a21, i16x8.add(dotQuads(p, lo1), dotQuads(q, hi1)));
+        a2 = i16x8.add(a2, i16x8.add(dotQuads(p, lo), dotQuads(q, hi)));
       }
       if (rows > 3) {
         const p = v128.load32_splat(xp + xStride3);
         const q = v128.load32_splat(xp + xStride3, 16);
-        a30 = i16x8.add(a30, i16x8.add(dotQuads(p, lo0), dotQuads(q, hi0)));
-        if (groups > 1) a31 = i16x8.add(a31, i16x8.add(dotQuads(p, lo1), dotQuads(q, hi1)));
+        a3 = i16x8.add(a3, i16x8.add(dotQuads(p, lo), dotQuads(q, hi)));
       }
     }
 
     // sum (u - 8) q = sum u q - 8 sum q, then f += float(sum) * (weight scales * activation scale)
-    const d0 = v128.load(wsa);
-    let d1 = d0;
-    if (groups > 1) d1 = v128.load(wsa + groupScaleBytes);
+    const d = v128.load(wsa);
     const at = <usize>b << 2;
     {
       const c = i32x4.splat(load<i32>(sum0 + at) << 3);
       const sx = v128.load32_splat(sx0 + at);
-      f00 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a00), c)), f32x4.mul(d0, sx), f00);
-      if (groups > 1) f01 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a01), c)), f32x4.mul(d1, sx), f01);
+      f0 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a0), c)), f32x4.mul(d, sx), f0);
     }
     if (rows > 1) {
       const c = i32x4.splat(load<i32>(sum0 + scaleStride + at) << 3);
       const sx = v128.load32_splat(sx0 + scaleStride + at);
-      f10 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a10), c)), f32x4.mul(d0, sx), f10);
-      if (groups > 1) f11 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a11), c)), f32x4.mul(d1, sx), f11);
+      f1 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a1), c)), f32x4.mul(d, sx), f1);
     }
     if (rows > 2) {
       const c = i32x4.splat(load<i32>(sum0 + 2 * scaleStride + at) << 3);
       const sx = v128.load32_splat(sx0 + 2 * scaleStride + at);
-      f20 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a20), c)), f32x4.mul(d0, sx), f20);
-      if (groups > 1) f21 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a21), c)), f32x4.mul(d1, sx), f21);
+      f2 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a2), c)), f32x4.mul(d, sx), f2);
     }
     if (rows > 3) {
       const c = i32x4.splat(load<i32>(sum0 + 3 * scaleStride + at) << 3);
       const sx = v128.load32_splat(sx0 + 3 * scaleStride + at);
-      f30 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a30), c)), f32x4.mul(d0, sx), f30);
-      if (groups > 1) f31 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a31), c)), f32x4.mul(d1, sx), f31);
+      f3 = madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(a3), c)), f32x4.mul(d, sx), f3);
     }
     wa += 64;
     wsa += 16;
   }
 
-  storeTile(rows, groups, y, r, g, m, bias, accumulate, f00, f01, f10, f11, f20, f21, f30, f31);
+  storeTile(rows, 1, y, r, g, m, bias, accumulate, f0, none, f1, none, f2, none, f3, none);
 }
 
 // @ts-ignore: decorator
@@ -499,8 +476,8 @@ export function silu_mul_quantise(
     for (let r = 0; r < nTiles; r += tileRows) {
       if (quads) {
         // One group per tile (see Q4_QUAD_TILE_ROWS).
-        tileQ4Quads(Q4_QUAD_TILE_ROWS, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
-        if (two) tileQ4Quads(Q4_QUAD_TILE_ROWS, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g + 1);
+        tileQ4Quads(Q4_QUAD_TILE_ROWS, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
+        if (two) tileQ4Quads(Q4_QUAD_TILE_ROWS, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g + 1);
       } else if (format == Q8_0X4) {
         if (two) tileInt8(Q8_0X4, Q8_TILE_ROWS, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
         else tileInt8(Q8_0X4, Q8_TILE_ROWS, 1, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, r, g);
@@ -516,9 +493,9 @@ export function silu_mul_quantise(
     }
     if (quads) {
       for (let h = g; h < g + (two ? 2 : 1); h++) {
-        if (rest == 1) tileQ4Quads(1, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, h);
-        else if (rest == 2) tileQ4Quads(2, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, h);
-        else tileQ4Quads(3, 1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, h);
+        if (rest == 1) tileQ4Quads(1, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, h);
+        else if (rest == 2) tileQ4Quads(2, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, h);
+        else tileQ4Quads(3, y, xq8, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, h);
       }
     } else if (rest == 1) {
       if (two) tileInt8(format, 1, 2, y, xq, xScales, xSums, w, wScales, bias, k, m, accumulate, nTiles, g);

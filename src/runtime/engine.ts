@@ -331,15 +331,11 @@ async function placeWeights(target: WeightTarget, layout: ModelLayout, checkpoin
       jobs.push({ info, write });
       return;
     }
-    if (info.byteLength <= partBytes) {
-      jobs.push({ info, write, load: async () => write(await readRange.call(info, 0, info.byteLength, scratchFor(info.byteLength))) });
-      return;
-    }
-    // A large tensor (an embedding table) is read and placed in parts of whole f32 panels and x4 groups, so
-    // the process never keeps all of its file bytes next to the placed copy.
+    // Ranged reads go into the shared buffer. A tensor over partBytes (an embedding table) is read in parts
+    // of whole f32 panels and x4 groups, so the process never keeps all of its file bytes next to the copy.
     checkShape(info, slot);
     const rowBytes = matrixRowBytes(info, slot.cols);
-    const partRows = Math.max(8, Math.floor(partBytes / rowBytes / 8) * 8);
+    const partRows = info.byteLength <= partBytes ? slot.rows : Math.max(8, Math.floor(partBytes / rowBytes / 8) * 8);
     const load = async () => {
       for (let first = 0; first < slot.rows; first += partRows) {
         if (options.signal?.aborted) throw new AbortError('Loading the model was aborted.');
