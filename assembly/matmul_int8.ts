@@ -371,8 +371,9 @@ export function silu_mul_quantise(
 
 /**
  * As tileInt8 for Q4_0x4 in the quad order (relaxed build), for one group of 4 outputs (see
- * Q4_QUAD_TILE_ROWS): rows 1..4 is a literal after inlining. Reads the int8 activations at xq8. Per block, each row and group keeps one i16x8 sum of 8
- * products per lane, widened once by i32x4.extadd_pairwise_i16x8_s; the result equals tileInt8's.
+ * Q4_QUAD_TILE_ROWS): rows 1..4 is a literal after inlining. Reads the int8 activations at xq8. Per
+ * block, each row keeps one i16x8 sum of 8 products per lane, widened once by
+ * i32x4.extadd_pairwise_i16x8_s, so its integer block sums equal tileInt8's.
  */
 // @ts-ignore: decorator
 @inline function tileQ4Quads(
